@@ -1,0 +1,94 @@
+"""Diagnostics and the exception types that carry them (user errors vs compiler bugs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+# Stable diagnostic codes. Tests and users match on these, so never renumber.
+CODES: dict[str, str] = {
+    "SNC100": "unsupported module",
+    "SNC101": "unsupported function or method in the traced graph",
+    "SNC102": "unsupported layer option",
+    "SNC103": "untrusted class in a pickled checkpoint",
+    "SNC104": "checkpoint could not be loaded",
+    "SNC105": "input shape unknown",
+    "SNC106": "factory could not be imported or called",
+    "SNC107": "model could not be traced",
+    "SNC200": "IR verification failed",
+    "SNC201": "duplicate node name",
+    "SNC202": "edge from an unknown node",
+    "SNC203": "zero-delay cycle or nodes out of topological order",
+    "SNC204": "shape mismatch",
+    "SNC205": "invalid parameter",
+    "SNC206": "graph outputs invalid",
+    "SNC300": "pass precondition not met",
+    "SNC301": "pass postcondition not met",
+    "SNC400": "unknown target",
+    "SNC401": "unknown pass",
+    "SNC402": "output path not usable",
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem: a stable code, what is wrong, where (IR node and PyTorch origin), and a fix."""
+
+    code: str
+    message: str
+    node: str | None = None
+    origin: str | None = None
+    hint: str | None = None
+    severity: Literal["error", "warning"] = "error"
+
+    def render(self) -> str:
+        where = ""
+        if self.node:
+            where += f" node %{self.node}"
+        if self.origin:
+            where += f" (from `{self.origin}`)"
+        text = f"{self.severity}[{self.code}]{where}: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "node": self.node,
+            "origin": self.origin,
+            "hint": self.hint,
+        }
+
+
+class CompileError(Exception):
+    """A problem with the user's model or request; carries every diagnostic found, not just the first."""
+
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic]) -> None:
+        diags = (diagnostics,) if isinstance(diagnostics, Diagnostic) else tuple(diagnostics)
+        if not diags:
+            raise ValueError("CompileError needs at least one diagnostic")
+        self.diagnostics: tuple[Diagnostic, ...] = diags
+        super().__init__("\n".join(d.render() for d in diags))
+
+    @property
+    def codes(self) -> list[str]:
+        return [d.code for d in self.diagnostics]
+
+
+class InternalError(Exception):
+    """A compiler bug: a pass crashed or broke an IR invariant. `ir_dump` points at the IR it saw."""
+
+    def __init__(self, message: str, ir_dump: str | None = None) -> None:
+        self.ir_dump = ir_dump
+        text = message if ir_dump is None else f"{message}\n  IR dumped to: {ir_dump}"
+        super().__init__(text)
+
+
+def error(code: str, message: str, *, node: str | None = None, origin: str | None = None,
+          hint: str | None = None) -> CompileError:
+    """Shorthand for a CompileError with a single diagnostic."""
+    return CompileError(Diagnostic(code, message, node=node, origin=origin, hint=hint))

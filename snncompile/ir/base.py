@@ -1,0 +1,122 @@
+"""The IR's building blocks: edges, the frozen Op base class, and its array-field handling."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+Shape = tuple[int, ...]
+"""Per-sample shape of a tensor; the time and batch axes are implicit."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A connection from node `src`; `delay` timesteps late (0 = same step)."""
+
+    src: str
+    delay: int = 0
+
+
+OP_REGISTRY: dict[str, type[Op]] = {}
+"""Every concrete op class by its `kind`; filled as op classes are defined (used by deserialization)."""
+
+
+class ShapeError(ValueError):
+    """An op cannot accept the shapes of its inputs."""
+
+
+def frozen_array(value: Any) -> np.ndarray:
+    """Copy to a read-only float64 array so frozen nodes are immutable all the way down."""
+    arr = np.array(value, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """Base of all IR nodes. Subclasses set `kind` and `arity` and add their parameters as fields.
+
+    Array fields (annotated `np.ndarray`) are stored read-only in float64. Nodes compare by
+    identity, so a pass that leaves a node alone keeps the very same object.
+    """
+
+    name: str
+    inputs: tuple[Edge, ...]
+    origin: str = ""
+
+    kind: ClassVar[str] = "op"
+    arity: ClassVar[int | None] = 1  # None means one or more inputs
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            if cls.kind in OP_REGISTRY and OP_REGISTRY[cls.kind].__qualname__ != cls.__qualname__:
+                raise TypeError(f"IR op kind {cls.kind!r} is defined twice")
+            OP_REGISTRY[cls.kind] = cls
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(
+            e if isinstance(e, Edge) else Edge(e) for e in self.inputs))
+        for name in self.array_fields():
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, frozen_array(value))
+
+    @classmethod
+    def array_fields(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if "ndarray" in str(f.type))
+
+    @classmethod
+    def attribute_fields(cls) -> tuple[str, ...]:
+        skip = {"name", "inputs", "origin", *cls.array_fields()}
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in skip)
+
+    def infer_shape(self, in_shapes: list[Shape]) -> Shape:
+        """Output shape for the given input shapes; raise ShapeError if they do not fit."""
+        raise NotImplementedError
+
+    def check(self, in_shapes: list[Shape]) -> list[str]:
+        """Parameter problems beyond shapes (non-finite values, bad options); empty if fine."""
+        problems = []
+        for name in self.array_fields():
+            value = getattr(self, name)
+            if value is not None and not np.all(np.isfinite(value)):
+                problems.append(f"`{name}` has non-finite values")
+        return problems
+
+    def summary(self) -> str:
+        """Short attribute text for the printer: options and parameter shapes, never values."""
+        parts = []
+        for name in self.attribute_fields():
+            parts.append(f"{name}={_fmt(getattr(self, name))}")
+        for name in self.array_fields():
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}:{_fmt_shape(value.shape)}")
+        return ", ".join(parts)
+
+    def replace(self, **changes: Any) -> Op:
+        return dataclasses.replace(self, **changes)
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return "[" + ",".join(str(s) for s in shape) + "]"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return "(" + ",".join(_fmt(v) for v in value) + ")"
+    return str(value)
+
+
+def expect_one_shape(op: Op, in_shapes: list[Shape], rank: int | None = None) -> Shape:
+    """The single input shape of a unary op, checked against an expected rank."""
+    (shape,) = in_shapes
+    if rank is not None and len(shape) != rank:
+        raise ShapeError(f"{op.kind} expects a rank-{rank} input, got {_fmt_shape(shape)}")
+    return shape

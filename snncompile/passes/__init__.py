@@ -1,0 +1,7 @@
+"""Passes over the IR, the pipeline that runs them, and the registry of pass names."""
+
+from snncompile.passes.base import PASS_REGISTRY, Pass, PassContext, Rule
+from snncompile.passes.canonicalize import Canonicalize
+from snncompile.passes.manager import PassRecord, Pipeline
+
+__all__ = ["PASS_REGISTRY", "Canonicalize", "Pass", "PassContext", "PassRecord", "Pipeline", "Rule"]

@@ -1,0 +1,7 @@
+"""Graph simulators: the float reference interpreter (the oracle for every pass)."""
+
+from snncompile.sim.float_ops import FLOAT_OPS, implements
+from snncompile.sim.interpreter import SimResult, simulate
+
+__all__ = ["FLOAT_OPS", "SimResult", "implements", "simulate"]
+
