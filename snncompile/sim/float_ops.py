@@ -7,6 +7,7 @@ model bit for bit in the same dtype (conv and matmul run through the same torch 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,17 @@ from snncompile.ir.ops_norm import channel_view
 Seq = torch.Tensor
 OpImpl = Callable[[ir.Op, list[Seq]], Seq]
 FLOAT_OPS: dict[type[ir.Op], OpImpl] = {}
+
+MARGINS: ContextVar[dict[str, float] | None] = ContextVar("MARGINS", default=None)
+"""When set to a dict, neuron ops record min over neurons and steps of |drive − threshold| per node:
+how close a spike decision came to flipping (used to reject float near-ties in differential tests)."""
+
+
+def _record_margin(op: ir.Op, distance: Seq) -> None:
+    margins = MARGINS.get()
+    if margins is not None:
+        current = float(distance.abs().min()) if distance.numel() else float("inf")
+        margins[op.name] = min(margins.get(op.name, float("inf")), current)
 
 
 def implements(*op_types: type[ir.Op]) -> Callable[[OpImpl], OpImpl]:
@@ -116,6 +128,7 @@ def _lif(op: ir.LIF, xs: list[Seq]) -> Seq:
         drive = x[t] if op.gain == 1.0 else op.gain * x[t]
         h = decay * v + drive
         s = (h > theta if op.comparison == ">" else h >= theta).to(x.dtype)
+        _record_margin(op, (h - theta) / theta.abs().clamp(min=1e-300))
         if op.reset == "zero":
             v = h * (1 - s)
         elif op.reset == "subtract":
@@ -146,6 +159,7 @@ def _mpbn_lif(op: ir.MPBNLIF, xs: list[Seq]) -> Seq:
         h = decay * v + x[t]
         normed = (h - mean) / denom * weight + bias
         s = (normed / op.v_th > op.fire_level).to(x.dtype)
+        _record_margin(op, normed / op.v_th - op.fire_level)
         v = h * (1 - s) if op.reset == "zero" else h - s
         out[t] = s
     return out

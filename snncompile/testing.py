@@ -1,0 +1,64 @@
+"""Differential testing helpers: run two graphs on the same input and count spike mismatches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snncompile import ir
+from snncompile.sim.float_ops import MARGINS
+from snncompile.sim.interpreter import SimResult, simulate
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Spike decisions that differ per compared node, and the smallest relative threshold margin seen."""
+
+    mismatches: dict[str, int]
+    decisions: dict[str, int]
+    margin: float
+    readout_error: float
+
+    @property
+    def total_mismatches(self) -> int:
+        return sum(self.mismatches.values())
+
+    def near_tie(self, tolerance: float = 1e-9) -> bool:
+        """True when some decision was within float rounding of its threshold: a fair test re-draws."""
+        return self.margin < tolerance
+
+
+def simulate_with_margin(graph: ir.Graph, x: np.ndarray | torch.Tensor) -> tuple[SimResult, float]:
+    margins: dict[str, float] = {}
+    token = MARGINS.set(margins)
+    try:
+        result = simulate(graph, x)
+    finally:
+        MARGINS.reset(token)
+    return result, min(margins.values(), default=float("inf"))
+
+
+def compare(before: ir.Graph, after: ir.Graph, x: np.ndarray | torch.Tensor,
+            nodes: Iterable[tuple[str, str]] | None = None) -> Comparison:
+    """Simulate both graphs on `x`; compare neuron outputs of node pairs (before_name, after_name).
+
+    By default every neuron node of `before` is compared with the node of the same name in `after`
+    (nodes missing there are skipped), plus the outputs. The margin is the minimum over both runs."""
+    res_a, margin_a = simulate_with_margin(before, x)
+    res_b, margin_b = simulate_with_margin(after, x)
+    if nodes is None:
+        neurons = [n.name for n in before.of_kind(ir.LIF, ir.MPBNLIF) if n.name in after]
+        nodes = [(n, n) for n in neurons]
+    mismatches, decisions = {}, {}
+    for a, b in nodes:
+        sa, sb = res_a[a], res_b[b]
+        mismatches[a] = int(np.sum(sa != sb))
+        decisions[a] = int(sa.size)
+    readout_error = 0.0
+    for out_a, out_b in zip(before.outputs, after.outputs):
+        if isinstance(before.node(out_a), ir.Readout):
+            readout_error = max(readout_error, float(np.max(np.abs(res_a[out_a] - res_b[out_b]))))
+    return Comparison(mismatches, decisions, min(margin_a, margin_b), readout_error)
