@@ -25,7 +25,7 @@ class LIF(Op):
     """Leaky integrate-and-fire population with K independent levels (K = 1: binary LIF, K > 1: MLF).
 
     For every neuron n and level k, with v_k[-1] = 0:
-        h_k[t] = decay[n] · v_k[t−1] + gain · x[t]
+        h_k[t] = decay[n] · v_k[t−1] + gain[n] · x[t]     (gain None means 1: h = decay·v + x)
         s_k[t] = [h_k[t] > θ[k, n]]        (comparison ">", or ≥ for ">=")
         v_k[t] = h_k[t] · (1 − s_k[t])     reset "zero"
                = h_k[t] − θ[k, n] · s_k[t]  reset "subtract"
@@ -39,7 +39,7 @@ class LIF(Op):
     threshold: np.ndarray = None  # type: ignore[assignment]
     comparison: str = ">"
     reset: str = "zero"
-    gain: float = 1.0
+    gain: np.ndarray | None = None
     kind: ClassVar[str] = "lif"
     arity: ClassVar[int | None] = None
 
@@ -54,6 +54,8 @@ class LIF(Op):
         if self.threshold.ndim != len(shape) + 1 or self.threshold.shape[1:] != shape:
             raise ShapeError(f"threshold has shape {list(self.threshold.shape)}, "
                              f"expected [K, {', '.join(map(str, shape))}]")
+        if self.gain is not None and self.gain.shape != shape:
+            raise ShapeError(f"gain has shape {list(self.gain.shape)}, expected {list(shape)}")
         return shape
 
     def check(self, in_shapes: list[Shape]) -> list[str]:

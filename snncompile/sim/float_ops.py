@@ -122,10 +122,11 @@ def _pspnorm(op: ir.PSPNorm, xs: list[Seq]) -> Seq:
 def _lif(op: ir.LIF, xs: list[Seq]) -> Seq:
     x = _sum(xs)
     decay, theta = _param(op.decay, x), _param(op.threshold, x).unsqueeze(1)  # theta: [K, 1, ...]
+    gain = None if op.gain is None else _param(op.gain, x)
     v = torch.zeros((op.levels, *x.shape[1:]), dtype=x.dtype, device=x.device)
     out = torch.empty_like(x)
     for t in range(x.shape[0]):
-        drive = x[t] if op.gain == 1.0 else op.gain * x[t]
+        drive = x[t] if gain is None else gain * x[t]
         h = decay * v + drive
         s = (h > theta if op.comparison == ">" else h >= theta).to(x.dtype)
         _record_margin(op, (h - theta) / theta.abs().clamp(min=1e-300))
