@@ -28,6 +28,8 @@ CODES: dict[str, str] = {
     "SNC400": "unknown target",
     "SNC401": "unknown pass",
     "SNC402": "output path not usable",
+    "SNC403": "compiled graph disagrees with the model",
+    "SNC410": "op not supported by the target",
 }
 
 

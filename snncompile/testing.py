@@ -58,7 +58,7 @@ def compare(before: ir.Graph, after: ir.Graph, x: np.ndarray | torch.Tensor,
         mismatches[a] = int(np.sum(sa != sb))
         decisions[a] = int(sa.size)
     readout_error = 0.0
-    for out_a, out_b in zip(before.outputs, after.outputs):
+    for out_a, out_b in zip(before.outputs, after.outputs, strict=True):
         if isinstance(before.node(out_a), ir.Readout):
             readout_error = max(readout_error, float(np.max(np.abs(res_a[out_a] - res_b[out_b]))))
     return Comparison(mismatches, decisions, min(margin_a, margin_b), readout_error)

@@ -1,0 +1,31 @@
+# Set-up and the two README entry points. `make demo`: compile a shipped example; `make test`: all tests.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.snncompile-installed
+EXAMPLE ?= examples/models/mpbn_cnn.pt
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the local CPU build; everything else under constraints.txt so pip can
+# never swap in a CUDA torch.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/snncompile inspect $(EXAMPLE)
+	$(BIN)/snncompile $(EXAMPLE) --target sim -o build/$(notdir $(basename $(EXAMPLE))) --time-passes
+
+lint: setup
+	$(BIN)/ruff check snncompile tests examples
+
+test: setup lint
+	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .hypothesis

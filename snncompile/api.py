@@ -1,0 +1,88 @@
+"""compile(): load → trace → target pipeline → target rules → emit → report, and its helpers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from snncompile import __version__, ir
+from snncompile.errors import CompileError, Diagnostic, error
+from snncompile.frontend import trace
+from snncompile.frontend.load import load_model
+from snncompile.ir.stats import node_stats
+from snncompile.output import check_output_dir, write_artifact
+from snncompile.passes import Pass, PassContext, PassRecord
+from snncompile.targets import TARGETS, Target
+
+
+@dataclass
+class CompileResult:
+    """Everything a compile produced: the traced and final graphs, the pass records, warnings, files."""
+
+    model: nn.Module
+    traced: ir.Graph
+    graph: ir.Graph
+    target: str
+    records: list[PassRecord]
+    diagnostics: list[Diagnostic]
+    files: list[Path] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, factory: str | None = None) -> nn.Module:
+    """Load a checkpoint safely (see snncompile.frontend.load.load_model)."""
+    return load_model(path, trust_pickle=trust_pickle, factory=factory)
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise error("SNC400", f"unknown target {name!r}", hint=f"available: {', '.join(sorted(TARGETS))}")
+    return TARGETS[name]
+
+
+def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
+            output: str | os.PathLike[str] | None = None, *, input_shape: Sequence[int] | None = None,
+            timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
+            after_pass: Callable[[Pass, ir.Graph], None] | None = None) -> CompileResult:
+    """Compile a model (or a checkpoint path) for `target`; write the artifact to `output` if given."""
+    tgt = get_target(target)
+    out = Path(output) if output is not None else None
+    if out is not None:
+        check_output_dir(out)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    if not isinstance(model, nn.Module):
+        model = load(model, trust_pickle=trust_pickle, factory=factory)
+    traced = trace(model, input_shape, timesteps)
+    ctx = PassContext()
+    graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
+    problems = [d for rule in tgt.rules() for d in rule(graph)]
+    if problems:
+        raise CompileError(problems)
+    result = CompileResult(model, traced, graph, target, records, list(ctx.diagnostics))
+    result.report = build_report(source, result)
+    if out is not None:
+        result.files = write_artifact(out, lambda d: tgt.emit(graph, d, result.report), result.report)
+    return result
+
+
+def build_report(source: str, result: CompileResult) -> dict[str, Any]:
+    (inp,) = result.graph.of_kind(ir.Input)
+    return {
+        "version": __version__,
+        "model": source,
+        "target": result.target,
+        "input_shape": list(inp.shape),
+        "timesteps": result.graph.timesteps,
+        "passes": [r.to_json() for r in result.records],
+        "diagnostics": [d.to_json() for d in result.diagnostics],
+        "layers": [
+            {"name": s.name, "kind": s.kind, "origin": s.origin, "shape": list(s.shape), "neurons": s.neurons,
+             "synapses": s.synapses, "parameters": s.parameters}
+            for s in node_stats(result.graph)
+        ],
+    }

@@ -1,0 +1,122 @@
+"""The subcommands of `snncompile`: compile (the default), inspect, simulate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from snncompile.cli import cli, guarded, model_options
+from snncompile.errors import error
+
+
+def _echo_ir(title: str, text: str) -> None:
+    click.echo(f"// ----- IR after {title} -----\n{text}", err=True)
+
+
+@cli.command("compile")
+@model_options
+@click.option("--target", "-t", "target", default="sim", show_default=True, help="see --list-targets")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="output directory (written atomically)")
+@click.option("--print-ir-after", metavar="PASS|all", help="print the IR after the named pass (or all)")
+@click.option("--time-passes", is_flag=True, help="print each pass's wall time")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
+@guarded
+def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
+                factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
+                time_passes: bool, check: bool) -> None:
+    """Compile MODEL for a target and write the artifact to OUTPUT."""
+    from snncompile.api import compile as compile_model
+    from snncompile.ir import print_graph
+
+    def after_pass(p: object, graph: object) -> None:
+        if print_ir_after in ("all", getattr(p, "name", None)):
+            _echo_ir(getattr(p, "spec", "?"), print_graph(graph))  # type: ignore[arg-type]
+
+    result = compile_model(model, target, output, input_shape=input_shape, timesteps=timesteps,
+                           trust_pickle=trust_pickle, factory=factory,
+                           after_pass=after_pass if print_ir_after else None)
+    if print_ir_after in ("all", "trace"):
+        _echo_ir("trace", print_graph(result.traced))
+    for d in result.diagnostics:
+        click.echo(d.render(), err=True)
+    if time_passes:
+        for r in result.records:
+            click.echo(f"  {r.seconds * 1e3:9.2f} ms  {r.name}{'' if r.changed else '  (no change)'}", err=True)
+    click.echo(f"compiled {model} for {target}: {len(result.graph)} nodes")
+    if check:
+        _run_check(result)
+    for f in result.files:
+        click.echo(f"  wrote {f}")
+
+
+def _run_check(result: object) -> None:
+    from snncompile.check import check_compile, random_input
+
+    x = random_input(result.traced)  # type: ignore[attr-defined]
+    report = check_compile(result.model, result.traced, result.graph, x)  # type: ignore[attr-defined]
+    click.echo(f"check on {x.shape[1]} random inputs, T = {x.shape[0]}:")
+    for row in report.layers:
+        after = "-" if row.traced_vs_compiled is None else str(row.traced_vs_compiled)
+        click.echo(f"  {row.layer:32s} {row.decisions:9d} decisions  model≠IR {row.model_vs_traced:5d}  "
+                   f"IR≠compiled {after:>5s}")
+    click.echo(f"  readout max |model − compiled| = {report.readout_model_vs_compiled:.3g}")
+    if not report.exact:
+        raise error("SNC403", "the compiled graph does not reproduce the model's spikes (see table above)",
+                    hint="rerun with --print-ir-after all and report the first differing layer")
+    click.echo("  all layers identical")
+
+
+@cli.command("inspect")
+@model_options
+@guarded
+def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
+                factory: str | None) -> None:
+    """Print MODEL's traced IR and a per-layer summary table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from snncompile.api import load
+    from snncompile.frontend import trace
+    from snncompile.ir import print_graph
+    from snncompile.ir.stats import node_stats
+
+    graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps)
+    click.echo(print_graph(graph))
+    table = Table(title=f"{model.name}: per-layer summary")
+    for col in ("node", "kind", "origin", "shape", "neurons", "synapses", "parameters"):
+        table.add_column(col, justify="right" if col in ("neurons", "synapses", "parameters") else "left")
+    rows = node_stats(graph)
+    for s in rows:
+        table.add_row(s.name, s.kind, s.origin, "x".join(map(str, s.shape)), str(s.neurons), str(s.synapses),
+                      str(s.parameters))
+    table.add_row("total", "", "", "", str(sum(s.neurons for s in rows)), str(sum(s.synapses for s in rows)),
+                  str(sum(s.parameters for s in rows)))
+    Console(width=140).print(table)
+
+
+@cli.command("simulate")
+@click.argument("artifact", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=".npy array [T, B, *input_shape]")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help=".npz with every node's output")
+@click.option("--debug", is_flag=True, help="show Python tracebacks")
+@guarded
+def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
+    """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output."""
+    from snncompile.ir import serialize
+    from snncompile.sim import simulate
+
+    if not (artifact / "graph.json").is_file():
+        raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
+    graph = serialize.load(artifact)
+    result = simulate(graph, np.load(input_path))
+    tmp = output.with_name(f".{output.name}.tmp.npz")
+    np.savez_compressed(tmp, **result.values)
+    tmp.replace(output)
+    summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
+    click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")

@@ -1,0 +1,35 @@
+"""The `sim` target: the compiled float IR, saved for the reference simulator (JSON + npz + text)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from snncompile import ir
+from snncompile.ir import serialize
+from snncompile.passes import Pipeline, Rule
+from snncompile.passes.pipelines import float_pipeline
+from snncompile.targets.base import Capabilities, Target, register_target, supported_ops_rule
+
+SIM_CAPABILITIES = Capabilities(ops=frozenset(ir.OP_REGISTRY.values()), per_neuron_thresholds=True,
+                                number_format="float64",
+                                notes=("runs every IR op; the oracle the other targets are checked against",))
+
+
+class SimTarget(Target):
+    def pipeline(self) -> Pipeline:
+        return float_pipeline()
+
+    def rules(self) -> tuple[Rule, ...]:
+        return (supported_ops_rule(self.capabilities, self.name),)
+
+    def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
+        json_path, npz_path = serialize.save(graph, directory)
+        text_path = directory / "graph.txt"
+        text_path.write_text(ir.print_graph(graph) + "\n")
+        return [json_path, npz_path, text_path]
+
+
+SIM = register_target(SimTarget(
+    "sim", "float reference: the folded, lowered IR as graph.json + graph.npz, run by `snncompile simulate`",
+    SIM_CAPABILITIES))
