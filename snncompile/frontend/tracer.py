@@ -12,8 +12,8 @@ from torch import fx, nn
 from snncompile import ir
 from snncompile.errors import CompileError, error
 from snncompile.frontend import snn_nn, torch_nn  # noqa: F401  (registers the converter tables)
-from snncompile.frontend.converters import ConvertContext, has_converter
-from snncompile.frontend.torch_nn import flatten_from
+from snncompile.frontend.converters import ConvertContext, find_converter, has_converter
+from snncompile.frontend.torch_nn import flatten_from, sequential
 
 _ADDS = (operator.add, operator.iadd, torch.add)
 _FLATTENS = (torch.flatten,)
@@ -24,8 +24,8 @@ class SNNTracer(fx.Tracer):
     fails conversion with a diagnostic); walks into plain Sequential containers and user modules."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if type(m) is nn.Sequential:
-            return False
+        if isinstance(m, nn.Sequential) and find_converter(m) is sequential:
+            return False  # Sequential or a subclass without its own converter: trace its forward()
         return has_converter(m) or super().is_leaf_module(m, module_qualified_name)
 
 
