@@ -107,14 +107,21 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @guarded
 def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
-    """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output."""
+    """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.
+    A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
+    the readout are written."""
     from snncompile.ir import serialize
     from snncompile.sim import simulate
 
-    if not (artifact / "graph.json").is_file():
+    if (artifact / "manifest.json").is_file():
+        from snncompile.targets.loihi.artifact import simulate_artifact
+
+        graph, result = simulate_artifact(artifact, np.load(input_path))
+    elif not (artifact / "graph.json").is_file():
         raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
-    graph = serialize.load(artifact)
-    result = simulate(graph, np.load(input_path))
+    else:
+        graph = serialize.load(artifact)
+        result = simulate(graph, np.load(input_path))
     tmp = output.with_name(f".{output.name}.tmp.npz")
     np.savez_compressed(tmp, **result.values)
     tmp.replace(output)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from snncompile import ir
+from snncompile.passes.lower_mlf import level_name
 from snncompile.sim.float_ops import MARGINS
 from snncompile.sim.interpreter import SimResult, simulate
 
@@ -41,24 +42,54 @@ def simulate_with_margin(graph: ir.Graph, x: np.ndarray | torch.Tensor) -> tuple
     return result, min(margins.values(), default=float("inf"))
 
 
-def compare(before: ir.Graph, after: ir.Graph, x: np.ndarray | torch.Tensor,
-            nodes: Iterable[tuple[str, str]] | None = None) -> Comparison:
-    """Simulate both graphs on `x`; compare neuron outputs of node pairs (before_name, after_name).
+def lowered_levels(before: ir.Graph, after: ir.Graph, name: str) -> tuple[str, ...] | None:
+    """Names in `after` of the binary level populations that lower-mlf made of the K-level LIF `name`."""
+    node = before.node(name)
+    if not isinstance(node, ir.LIF) or node.levels < 2:
+        return None
+    names = tuple(level_name(name, k) for k in range(node.levels))
+    return names if all(n in after for n in names) else None
 
-    By default every neuron node of `before` is compared with the node of the same name in `after`
-    (nodes missing there are skipped), plus the outputs. The margin is the minimum over both runs."""
+
+def default_pairs(before: ir.Graph, after: ir.Graph) -> list[tuple[str, str | tuple[str, ...]]]:
+    """Every neuron node of `before` with the node of the same name in `after`, or else with the sum of
+    its lowered level populations (MLF after lower-mlf and lower-residual); others are skipped."""
+    pairs: list[tuple[str, str | tuple[str, ...]]] = []
+    for n in before.of_kind(ir.LIF, ir.MPBNLIF):
+        levels = None if n.name in after else lowered_levels(before, after, n.name)
+        if n.name in after or levels:
+            pairs.append((n.name, n.name if levels is None else levels))
+    return pairs
+
+
+def _values(result: SimResult, names: str | Sequence[str]) -> np.ndarray:
+    if isinstance(names, str):
+        return result[names]
+    total = result[names[0]]
+    for name in names[1:]:
+        total = total + result[name]
+    return total
+
+
+def compare(before: ir.Graph, after: ir.Graph, x: np.ndarray | torch.Tensor,
+            nodes: Iterable[tuple[str, str | Sequence[str]]] | None = None) -> Comparison:
+    """Simulate both graphs on `x`; compare neuron outputs of node pairs (before_name, after_name), where
+    after_name may be several names whose outputs are summed (the levels of a lowered MLF population).
+
+    By default every neuron node of `before` is compared with the node of the same name in `after`, or
+    with its lowered levels `name.level{k}` (see default_pairs; nodes missing there are skipped), plus
+    the outputs. The margin is the minimum over both runs."""
     res_a, margin_a = simulate_with_margin(before, x)
     res_b, margin_b = simulate_with_margin(after, x)
     if nodes is None:
-        neurons = [n.name for n in before.of_kind(ir.LIF, ir.MPBNLIF) if n.name in after]
-        nodes = [(n, n) for n in neurons]
+        nodes = default_pairs(before, after)
     mismatches, decisions = {}, {}
     for a, b in nodes:
-        sa, sb = res_a[a], res_b[b]
+        sa, sb = res_a[a], _values(res_b, b)
         mismatches[a] = int(np.sum(sa != sb))
         decisions[a] = int(sa.size)
     readout_error = 0.0
-    for out_a, out_b in zip(before.outputs, after.outputs, strict=True):
+    for out_a, out_b in zip(before.outputs, after.outputs, strict=False):
         if isinstance(before.node(out_a), ir.Readout):
             readout_error = max(readout_error, float(np.max(np.abs(res_a[out_a] - res_b[out_b]))))
     return Comparison(mismatches, decisions, min(margin_a, margin_b), readout_error)

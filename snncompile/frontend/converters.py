@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from torch import nn
 
 from snncompile import ir
 from snncompile.errors import error
+from snncompile.ir import ops_ext  # noqa: F401  (registers the library-neuron ops before targets list ops)
 
-Converter = Callable[["ConvertContext", nn.Module, str, list[str]], str]
-"""convert(ctx, module, path, input_names) -> name of the IR node holding the module's output."""
+Converter = Callable[["ConvertContext", nn.Module, str, list[str]], "str | tuple[str | None, ...]"]
+"""convert(ctx, module, path, input_names) -> name of the IR node holding the module's output. A module
+that returns several values (spikes, state) returns a tuple of names, None for a value with no IR node."""
 
 _CONVERTERS: dict[type[nn.Module], Converter] = {}
 
@@ -49,6 +53,9 @@ class ConvertContext:
         self.nodes: list[ir.Op] = []
         self._shapes: dict[str, ir.Shape] = {}
         self.batch_dims = 2
+        # True while converting the body of a time-loop container (spikingjelly MultiStepContainer, norse
+        # Lift, ext_snntorch.TimeLoop): modules there see one timestep and neurons keep state across calls.
+        self.per_step = False
 
     def unique_name(self, hint: str) -> str:
         base = hint or "node"
@@ -89,3 +96,39 @@ def unsupported_module(module: nn.Module, path: str) -> Exception:
         hint=f"if it is a layer snncompile should know, write a converter and call "
              f"snncompile.register_converter({cls.__qualname__}, fn) before compiling "
              "(see README, 'Custom layers'); otherwise replace the module")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Modules that return several values, and the SNN-library extensions
+
+
+class UnusedOutput:
+    """Stands for an output of a multi-output module that has no IR value (a neuron state): an error if used."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def select_output(outputs: tuple[str | None, ...], index: object, origin: str) -> str | UnusedOutput:
+    """`module(...)[index]` for a converter that returned a tuple (None marks a state with no IR value)."""
+    if isinstance(index, int) and -len(outputs) <= index < len(outputs) and outputs[index] is not None:
+        return outputs[index]  # type: ignore[return-value]
+    return UnusedOutput(f"`{origin}` uses output [{index}] of a module that returns {len(outputs)} values; only "
+                        "the spike output can be compiled (neuron states stay inside the compiled network)")
+
+
+EXTENSIONS = {
+    "spikingjelly": "snncompile.frontend.ext_spikingjelly",
+    "snntorch": "snncompile.frontend.ext_snntorch",
+    "norse": "snncompile.frontend.ext_norse",
+}
+
+
+def load_extensions(libraries: Iterable[str] = ()) -> None:
+    """Import the converters of the SNN libraries the user has already imported (a model built from one
+    implies that) and of those named in `libraries`. Each extension registers its converters only if its
+    library imports, so the frontend works without any of them."""
+    wanted = set(libraries)
+    for library, module in EXTENSIONS.items():
+        if library in sys.modules or library in wanted:
+            importlib.import_module(module)

@@ -64,6 +64,9 @@ def _refuse_unknown_classes(path: Path) -> None:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:
         raise error("SNC104", f"{path} is not a readable torch checkpoint: {exc}") from None
+    from snncompile.frontend.converters import load_extensions
+
+    load_extensions({name.split(".")[0] for name in found})  # their allow_class() calls for library classes
     allowed = safe_classes()
     unknown = sorted(name for name in found if name not in allowed)
     if unknown:

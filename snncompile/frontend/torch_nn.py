@@ -7,7 +7,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.errors import error
-from snncompile.frontend.converters import ConvertContext, register_converter
+from snncompile.frontend.converters import ConvertContext, find_converter, register_converter, unsupported_module
 
 
 def _np(t: object) -> np.ndarray | None:
@@ -127,6 +127,8 @@ def dropout(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
 @register_converter(nn.Sequential)
 def sequential(ctx: ConvertContext, m: nn.Sequential, path: str, inputs: list[str]) -> str:
     """Only reached inside TimeDistributed; at the top level the tracer walks Sequential itself."""
+    if type(m).forward is not nn.Sequential.forward and find_converter(m) is sequential:
+        raise unsupported_module(m, path)  # chaining the children would silently drop its own forward()
     current = inputs
     for child_name, child in m.named_children():
         current = [ctx.convert(child, f"{path}.{child_name}" if path else child_name, current)]

@@ -3,6 +3,7 @@
 from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError
 from snncompile.ir.graph import Graph
 from snncompile.ir.ops_neuron import LIF, MPBNLIF, Readout
+from snncompile.ir import ops_fixed  # noqa: F401  (registers the pipelined / fixed-point op kinds)
 from snncompile.ir.ops_norm import BatchNorm, PSPNorm
 from snncompile.ir.ops_synapse import Add, Conv2d, Dense, Flatten, Identity, Input, MaxPool2d, Pool2d
 from snncompile.ir.printer import print_graph

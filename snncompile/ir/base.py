@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -81,10 +82,17 @@ class Op:
     def check(self, in_shapes: list[Shape]) -> list[str]:
         """Parameter problems beyond shapes (non-finite values, bad options); empty if fine."""
         problems = []
+        for f in dataclasses.fields(self):
+            if f.name in self.array_fields() and getattr(self, f.name) is None and "None" not in str(f.type):
+                problems.append(f"`{f.name}` is missing")  # a required (non-Optional) array
         for name in self.array_fields():
             value = getattr(self, name)
             if value is not None and not np.all(np.isfinite(value)):
                 problems.append(f"`{name}` has non-finite values")
+        for name in self.attribute_fields():
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"`{name}` is not finite ({value})")
         return problems
 
     def summary(self) -> str:

@@ -139,3 +139,9 @@ class Readout(Op):
         if self.weight.ndim != 2 or self.weight.shape[1] != shape[0]:
             raise ShapeError(f"weight {list(self.weight.shape)} does not take {shape[0]} inputs")
         return (self.weight.shape[0],)
+
+    def check(self, in_shapes: list[Shape]) -> list[str]:
+        problems = super().check(in_shapes)
+        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
+            problems.append(f"bias {list(self.bias.shape)} does not match {self.weight.shape[0]} outputs")
+        return problems

@@ -47,6 +47,8 @@ class Dense(Op):
 
 def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     """Output length of a 1-D window sweep, as torch computes it (floor mode)."""
+    if stride < 1 or dilation < 1:
+        raise ShapeError(f"stride ({stride}) and dilation ({dilation}) must be >= 1")
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 

@@ -46,7 +46,8 @@ def to_dicts(graph: Graph) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "attrs": attrs, "arrays": present,
         })
     doc = {"format": "snncompile-ir", "version": FORMAT_VERSION, "nodes": nodes,
-           "outputs": list(graph.outputs), "metadata": dict(graph.metadata)}
+           "outputs": list(graph.outputs),
+           "metadata": {k: _jsonable(v) for k, v in graph.metadata.items()}}
     return doc, arrays
 
 
@@ -61,7 +62,8 @@ def from_dicts(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Graph:
             kwargs[f] = arrays[f"{d['name']}.{f}"] if f in d["arrays"] else None
         inputs = tuple(Edge(src, delay) for src, delay in d["inputs"])
         nodes.append(cls(name=d["name"], inputs=inputs, origin=d["origin"], **kwargs))
-    return Graph(tuple(nodes), tuple(doc["outputs"]), doc.get("metadata", {}))
+    metadata = {k: _from_json(v) for k, v in doc.get("metadata", {}).items()}
+    return Graph(tuple(nodes), tuple(doc["outputs"]), metadata)
 
 
 def save(graph: Graph, directory: str | os.PathLike[str], stem: str = "graph") -> tuple[Path, Path]:

@@ -74,7 +74,8 @@ def _check_shapes_and_params(graph: Graph) -> list[Diagnostic]:
     shapes: dict[str, Shape | None] = {}
     for n in graph.nodes:
         ins = [shapes.get(e.src) for e in n.inputs]
-        if any(s is None for s in ins) or (n.arity is not None and len(ins) != n.arity):
+        bad_arity = len(ins) != n.arity if n.arity is not None else not ins
+        if bad_arity or any(s is None for s in ins):
             shapes[n.name] = None  # already reported upstream or as an edge/arity problem
             continue
         try:
@@ -82,6 +83,10 @@ def _check_shapes_and_params(graph: Graph) -> list[Diagnostic]:
         except (ShapeError, ValueError) as exc:
             shapes[n.name] = None
             diags.append(_diag("SNC204", str(exc), n))
+            continue
+        except Exception as exc:  # a malformed node (e.g. a required array left None) is a finding, not a crash
+            shapes[n.name] = None
+            diags.append(_diag("SNC205", f"malformed {n.kind} node: {type(exc).__name__}: {exc}", n))
             continue
         diags += [_diag("SNC205", msg, n) for msg in n.check(ins)]  # type: ignore[arg-type]
     return diags

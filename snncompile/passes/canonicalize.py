@@ -38,13 +38,12 @@ class Canonicalize(Pass):
     summary = "drop identity/dropout, redundant flattens, trivial adds and pools, dead nodes; merge add chains"
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
-        drop = []
-        for node in graph.nodes:
-            reason = _is_passthrough(node, graph)
-            if reason:
-                drop.append(node.name)
+        reasons = {n.name: r for n in graph.nodes if (r := _is_passthrough(n, graph))}
+        bypassed = bypass(graph, reasons)
+        for name, reason in reasons.items():
+            if name not in bypassed:
                 ctx.note(reason)
-        graph = bypass(graph, drop)
+        graph = bypassed
         graph = self._merge_adds(graph, ctx)
         live = live_nodes(graph)
         dead = [n.name for n in graph.nodes if n.name not in live and not isinstance(n, ir.Input)]

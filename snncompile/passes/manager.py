@@ -56,7 +56,7 @@ class Pipeline:
             except CompileError:
                 raise
             except Exception as exc:
-                raise _crash(p, records, graph, f"{type(exc).__name__}: {exc}") from exc
+                raise _crash(p, records, graph, f"crashed: {type(exc).__name__}: {exc}") from exc
             seconds = time.perf_counter() - start
             if self.verify_each:
                 problems = verify(result)

@@ -76,7 +76,9 @@ def _check_input(node: ir.Input, inputs: Mapping[str, np.ndarray | torch.Tensor]
     if node.name not in inputs:
         raise error("SNC205", f"no data given for input %{node.name}", node=node.name)
     data = inputs[node.name]
-    x = data.detach().to(dtype) if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data), dtype=dtype)
+    # a copy: recorded results (identity nodes, the input itself) must not alias the caller's array
+    x = data.detach().to(dtype, copy=True) if isinstance(data, torch.Tensor) \
+        else torch.tensor(np.asarray(data), dtype=dtype)
     if x.dim() < 2 or tuple(x.shape[2:]) != tuple(node.shape):
         raise error("SNC204", f"input data has shape {list(x.shape)}, expected [T, B, "
                     f"{', '.join(map(str, node.shape))}]", node=node.name, origin=node.origin)

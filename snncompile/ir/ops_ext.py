@@ -1,0 +1,110 @@
+"""Neuron semantics of SNN libraries that ir.LIF cannot express: a synaptic current and snntorch's reset timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from snncompile.ir.base import Op, Shape, ShapeError
+from snncompile.ir.ops_neuron import COMPARISONS, fan_in_shape
+
+RESET_TIMINGS = ("immediate", "delayed", "double")
+
+
+@dataclass(frozen=True, eq=False)
+class LIFExt(Op):
+    """Binary LIF with an optional synaptic current and a choice of reset timing. Per neuron n, with
+    i[-1] = v[-1] = 0 and x[t] the sum of all inputs (synaptic fan-in):
+
+        i[t] = syn_decay[n] · i[t−1] + x[t]          (syn_decay None: i[t] = x[t], no synaptic state)
+        h[t] = decay[n] · v[t−1] + gain[n] · i[t]    (gain None means 1)
+        [·] is ">" or "≥" (`comparison`); θ = threshold[n]
+
+    reset_timing "immediate" (as ir.LIF: the spike of this step resets this step's membrane):
+        s[t] = [h[t] > θ];  v[t] = h[t]·(1 − s[t]) "zero" | h[t] − θ·s[t] "subtract" | h[t] "none"
+    reset_timing "delayed" (snntorch reset_delay=True: the reset of step t is decided by the previous
+    membrane, r[t] = [v[t−1] > θ], and is not decayed):
+        v[t] = h[t] − θ·r[t]        "subtract"
+        v[t] = h[t]·(1 − r[t])      "zero"     (snntorch Synaptic: the new membrane is cleared)
+        s[t] = [v[t] > θ]
+    reset_timing "double" (snntorch reset_delay=False with "subtract": a membrane still above threshold
+    after its subtraction is subtracted again before the next decision), r[t] = [v[t−1] > θ]:
+        s[t] = [h[t] − θ·r[t] > θ];  v[t] = h[t] − θ·s[t]
+
+    "immediate" with syn_decay is the current-based (CUBA) LIF of norse and Loihi.
+    """
+
+    decay: np.ndarray = None  # type: ignore[assignment]
+    threshold: np.ndarray = None  # type: ignore[assignment]
+    syn_decay: np.ndarray | None = None
+    gain: np.ndarray | None = None
+    comparison: str = ">"
+    reset: str = "zero"
+    reset_timing: str = "immediate"
+    kind: ClassVar[str] = "lif_ext"
+    arity: ClassVar[int | None] = None
+
+    def infer_shape(self, in_shapes: list[Shape]) -> Shape:
+        shape = fan_in_shape(self, in_shapes)
+        for name in ("decay", "threshold", "syn_decay", "gain"):
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise ShapeError(f"`{name}` has shape {list(value.shape)}, expected {list(shape)}")
+        return shape
+
+    def check(self, in_shapes: list[Shape]) -> list[str]:
+        problems = super().check(in_shapes)
+        if self.comparison not in COMPARISONS:
+            problems.append(f"comparison must be one of {COMPARISONS}, not {self.comparison!r}")
+        allowed = {"immediate": ("zero", "subtract", "none"), "delayed": ("zero", "subtract"),
+                   "double": ("subtract",)}.get(self.reset_timing)
+        if allowed is None:
+            problems.append(f"reset_timing must be one of {RESET_TIMINGS}, not {self.reset_timing!r}")
+        elif self.reset not in allowed:
+            problems.append(f"reset_timing {self.reset_timing!r} allows reset {allowed}, not {self.reset!r}")
+        return problems
+
+
+def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor]) -> torch.Tensor:
+    from snncompile.sim.float_ops import _param, _record_margin, _sum
+
+    x = _sum(xs)
+    decay, theta = _param(op.decay, x), _param(op.threshold, x)
+    syn = None if op.syn_decay is None else _param(op.syn_decay, x)
+    gain = None if op.gain is None else _param(op.gain, x)
+
+    def fire(value: torch.Tensor) -> torch.Tensor:
+        _record_margin(op, (value - theta) / theta.abs().clamp(min=1e-300))
+        return (value > theta if op.comparison == ">" else value >= theta).to(x.dtype)
+
+    i = torch.zeros_like(x[0])
+    v = torch.zeros_like(x[0])
+    out = torch.empty_like(x)
+    for t in range(x.shape[0]):
+        i = x[t] if syn is None else syn * i + x[t]
+        h = decay * v + (i if gain is None else gain * i)
+        if op.reset_timing == "immediate":
+            s = fire(h)
+            v = h * (1 - s) if op.reset == "zero" else h - theta * s if op.reset == "subtract" else h
+        elif op.reset_timing == "delayed":
+            r = (v > theta).to(x.dtype)
+            v = h - theta * r if op.reset == "subtract" else h * (1 - r)
+            s = fire(v)
+        else:
+            r = (v > theta).to(x.dtype)
+            s = fire(h - theta * r)
+            v = h - theta * s
+        out[t] = s
+    return out
+
+
+def _register_float() -> None:
+    from snncompile.sim.float_ops import implements
+
+    implements(LIFExt)(_float_lif_ext)
+
+
+_register_float()

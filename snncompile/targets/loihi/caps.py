@@ -1,0 +1,66 @@
+"""Loihi 2 (Lava netx) capabilities, number formats and compile options, as data (docs/LOIHI.md sections 3-4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snncompile import ir
+from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
+from snncompile.targets.base import Capabilities
+
+WEIGHT_MAX = 254
+"""Largest integer weight: even integers in [−256, 254] are exact through netx and raw Lava Dense."""
+WEIGHT_MIN = -256
+WEIGHT_MIN_SINGLE_SIGN = -254
+"""All-negative matrices are clipped to −255 by Lava's inhibitory sign mode, so they stop at −254."""
+THRESHOLD_MAX = 2**17 - 1
+BIAS_MAX = 2**12 - 1
+BIAS_MIN = -(2**12)
+DECAY_UNITY = 4096
+DELAY_MAX = 62
+STATE_LIMIT = 2**23
+"""u wraps once past ±2^23; v saturates at ±(2^23 − 1)."""
+SHIFT = 6
+"""Synaptic input, bias and threshold are MSB-aligned by 2^6 inside the neuron."""
+A_NO_WRAP = STATE_LIMIT // 2**SHIFT - 1
+"""Largest |A| whose u = 64·A cannot wrap (with a memoryless current)."""
+A_PORT = 2**15
+"""Lava ports declare 16-bit synaptic sums; its CPU simulator does not enforce it."""
+A_EXACT = 2**31 // 2**SHIFT - STATE_LIMIT
+"""Past this |A| Lava's int32 current arithmetic itself overflows: no model can match it."""
+
+LOIHI_OPS_SUPPORTED = frozenset({
+    ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, ir.Flatten, ir.LIF, ir.Readout,
+    LoihiLIF, Encode, SkipDense, WindowReadout,
+})
+
+LOIHI_CAPABILITIES = Capabilities(
+    ops=LOIHI_OPS_SUPPORTED, per_neuron_thresholds=False, number_format="fixed (8-bit weights x2, 24-bit state)",
+    notes=(
+        "one vThMant (unsigned 17-bit) and one pair of 12-bit decays per layer",
+        "even integer weights in [-256, 254]; 13-bit signed biases (Lava stores int16)",
+        "one timestep per synaptic hop; skip synapses outside the netx chain with DelayDense delays <= 62",
+        "binary spikes between layers; graded integer payloads only at the network input",
+    ))
+
+
+@dataclass(frozen=True)
+class LoihiOptions:
+    """Options of the Loihi target.
+
+    input_encoding: "auto" (binary if calibration data is 0/1, else graded), "binary" or "graded".
+    input_bits / input_scale: graded payload width and integer steps per real input unit (None: from the
+    calibration data, else (2^bits − 1) / input_max).
+    overflow: "avoid" caps each layer's scale so the worst-case |A| cannot wrap u; "warn" only reports.
+    calibration: optional input data [T, B, ...]; measured drives refine the overflow caps and the input scale.
+    """
+
+    input_encoding: str = "auto"
+    input_bits: int = 8
+    input_scale: float | None = None
+    input_max: float = 1.0
+    overflow: str = "avoid"
+    calibration: np.ndarray | None = None
+    timesteps: int | None = None

@@ -1,0 +1,174 @@
+"""Emit a fixed-point graph as network.net (netx HDF5 + skip and readout records netx ignores) and manifest.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from snncompile import ir
+from snncompile.ir.ops_fixed import WindowReadout
+from snncompile.sim.float_ops import FLOAT_OPS
+from snncompile.targets.loihi.netx_plan import NetxLayer, Skip, plan_netx
+from snncompile.targets.loihi.structure import SOURCES, positions
+
+MANIFEST_VERSION = 1
+NETWORK = "network.net"
+MANIFEST = "manifest.json"
+SEMANTICS = (
+    "Lava fixed_pt CUBA LIF (PyLifResetModelBitAcc): u = wrap24(dec(u) + 64·A), v = sat24(dec(v) + u + 64·bias), "
+    "spike iff v > 64·vThMant, v := 0 on a spike (u is not reset), decays truncate toward zero",
+    "each synaptic hop adds one timestep; layer i (chain index) first sees sample data at step i + 1 (1-based)",
+    "netx reset_interval = period, reset_offset = 1: layer i clears u and v at steps t ≡ i + 1 (mod period), "
+    "removing bias integrated during warm-up and state of the previous sample (samples may be streamed back to back)",
+    "run timesteps + latency steps per sample; layer i's valid spikes are steps i + 1 .. i + timesteps",
+    "skip synapses (group /snncompile/skip) connect layer src's output (torch C-major flat order) to layer dst's "
+    "neuron input through Lava DelayDense with the given extra delay; index 0 is the encoded input",
+    "spikes between layers are binary; the input is sent as integer payloads (input.bits > 0: graded)",
+)
+
+
+def readout_sources(graph: ir.Graph, readout: WindowReadout) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:
+    """The host readout as Σ_src M_src · counts_src / T + c: one matrix per source population, and c."""
+    const = np.zeros(readout.weight.shape[0]) if readout.bias is None else np.array(readout.bias)
+    sources = []
+    for e in readout.inputs:
+        chain, node = [], graph.node(e.src)
+        while not isinstance(node, SOURCES):
+            chain.append(node)
+            node = graph.node(node.inputs[0].src)
+        n = int(np.prod(graph.shapes[node.name]))
+        basis = torch.cat([torch.zeros(1, n), torch.eye(n)]).double().reshape(1, n + 1, *graph.shapes[node.name])
+        for op in reversed(chain):
+            basis = FLOAT_OPS[type(op)](op, [basis])
+        image = basis[0].reshape(n + 1, -1).numpy() @ readout.weight.T
+        const = const + image[0]
+        sources.append((node.name, (image[1:] - image[0]).T))
+    return sources, const
+
+
+def _dataset(group: h5py.Group, key: str, value: Any) -> None:
+    group.create_dataset(key, data=value)
+
+
+def _write_layer(f: h5py.File, index: int, layer: NetxLayer, prev_rank: int) -> int:
+    """Write `layer` (and a flatten before a dense layer fed by a rank-3 one); returns the next HDF5 index."""
+    if layer.kind == "dense" and prev_rank == 3:
+        g = f.create_group(f"layer/{index}")
+        _dataset(g, "type", np.array([b"flatten"], dtype="S10"))
+        index += 1
+    g = f.create_group(f"layer/{index}")
+    _dataset(g, "type", np.array([layer.kind.encode()], dtype="S10"))
+    _dataset(g, "shape", np.array(layer.shape, dtype=np.int64))
+    _dataset(g, "weight", layer.weight.astype(np.float32))  # type: ignore[union-attr]
+    for key in ("stride", "padding", "dilation"):
+        if key in layer.conv:
+            _dataset(g, key, np.array(layer.conv[key], dtype=np.int64))
+    if "groups" in layer.conv:
+        _dataset(g, "groups", np.int64(layer.conv["groups"]))
+    bias = _stacked_bias(layer)
+    if bias is not None:
+        _dataset(g, "bias", bias.astype(np.float32))
+    first = layer.members[0]
+    n = g.create_group("neuron")
+    _dataset(n, "type", np.array([b"CUBA"], dtype="S10"))
+    for key, value in (("iDecay", first.i_decay), ("vDecay", first.v_decay), ("vThMant", first.threshold),
+                       ("refDelay", 1)):
+        _dataset(n, key, np.int64(value))
+    _dataset(n, "gradedSpike", np.bool_(False))
+    return index + 1
+
+
+def _stacked_bias(layer: NetxLayer) -> np.ndarray | None:
+    """Per neuron (dense), per channel, or full shape in Lava's (W, H, C) order (conv)."""
+    if all(m.bias is None for m in layer.members):
+        return None
+    full = np.concatenate([np.zeros(layer.member_shape) if m.bias is None else m.bias for m in layer.members])
+    if full.ndim == 1:
+        return full
+    per_channel = full.reshape(full.shape[0], -1)
+    if np.all(per_channel == per_channel[:, :1]):
+        return per_channel[:, 0]
+    return full.transpose(2, 1, 0)
+
+
+def write_network(path: Path, graph: ir.Graph, layers: list[NetxLayer], skips: list[Skip],
+                  readout: tuple[list[tuple[int, int, np.ndarray]], np.ndarray] | None) -> list[int]:
+    """network.net; returns each chain layer's HDF5 layer index."""
+    (inp,) = graph.of_kind(ir.Input)
+    indices = []
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layer/0")
+        _dataset(g, "type", np.array([b"input"], dtype="S10"))
+        _dataset(g, "shape", np.array(inp.shape, dtype=np.int64))
+        index, rank = 1, len(inp.shape)
+        for layer in layers:
+            index = _write_layer(f, index, layer, rank)
+            indices.append(index - 1)
+            rank = len(layer.shape)
+        for k, s in enumerate(skips):
+            sg = f.create_group(f"snncompile/skip/{k}")
+            for key in ("src", "dst", "src_offset", "dst_offset", "delay"):
+                _dataset(sg, key, np.int64(getattr(s, key)))
+            _dataset(sg, "weight", s.weight.astype(np.float32))
+        if readout is not None:
+            for k, (layer_index, offset, matrix) in enumerate(readout[0]):
+                rg = f.create_group(f"snncompile/readout/{k}")
+                _dataset(rg, "layer", np.int64(layer_index))
+                _dataset(rg, "offset", np.int64(offset))
+                _dataset(rg, "weight", matrix)
+            _dataset(f, "snncompile/readout_bias", readout[1])
+    return indices
+
+
+def emit_loihi(graph: ir.Graph, directory: Path) -> list[Path]:
+    """Write network.net and manifest.json into `directory`."""
+    meta = graph.metadata["loihi"]
+    layers, skips = plan_netx(graph)
+    where = {m.name: (la.index, k * la.size) for la in layers for k, m in enumerate(la.members)}
+    where.update({n.name: (0, 0) for n in graph.nodes if isinstance(n, ir.Input)})
+    readout = None
+    readouts = graph.of_kind(WindowReadout)
+    if readouts:
+        sources, const = readout_sources(graph, readouts[0])  # type: ignore[arg-type]
+        readout = ([(*where[name], m) for name, m in sources], const)
+    net = directory / NETWORK
+    hdf5_index = write_network(net, graph, layers, skips, readout)
+    manifest = build_manifest(graph, meta, layers, skips, hdf5_index, readout)
+    path = directory / MANIFEST
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return [net, path]
+
+
+def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer], skips: list[Skip],
+                   hdf5_index: list[int], readout: Any) -> dict[str, Any]:
+    pos, steps = positions(graph), meta["timesteps"]
+    return {
+        "format": "snncompile-loihi", "version": MANIFEST_VERSION, "network": NETWORK,
+        "timesteps": steps, "latency": meta["latency"], "steps": steps + meta["latency"],
+        "netx": {"reset_interval": meta["period"], "reset_offset": 1,
+                 "input_message_bits": meta["input"]["bits"]},
+        "input": meta["input"],
+        "layers": [{
+            "index": la.index, "hdf5_layer": h, "lava_block": la.index - 1, "type": la.kind,
+            "shape": list(la.shape), "vThMant": la.members[0].threshold, "iDecay": la.members[0].i_decay,
+            "vDecay": la.members[0].v_decay, "reset_step": la.index + 1,
+            "valid_steps": [la.index + 1, la.index + steps],
+            "members": [{"node": m.name, "origin": m.origin, "offset": k * la.size, "size": la.size,
+                         "ledger": meta["ledger"][m.name]} for k, m in enumerate(la.members)],
+        } for la, h in zip(layers, hdf5_index, strict=True)],
+        "skips": [{"index": k, "src": s.src, "dst": s.dst, "delay": s.delay, "shape": list(s.weight.shape),
+                   "nonzero": int(np.count_nonzero(s.weight))} for k, s in enumerate(skips)],
+        "readout": None if readout is None else {
+            "kind": "host linear map of spike counts",
+            "formula": "logits = sum_k weight_k @ counts_k / timesteps + bias; counts_k = spikes of layer k over "
+                       "its valid_steps, slice [offset, offset + weight_k.shape[1]) of the flat layer output",
+            "sources": [{"layer": li, "offset": off, "shape": list(m.shape)} for li, off, m in readout[0]],
+            "window": "valid_steps of each source layer", "classes": int(readout[1].shape[0])},
+        "ledger": meta["ledger"], "overflow": meta["overflow"], "semantics": list(SEMANTICS),
+        "positions": pos,
+    }

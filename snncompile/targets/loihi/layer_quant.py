@@ -1,0 +1,128 @@
+"""Integer parameters of one netx layer: the shared threshold, per-member weights, biases and decays.
+
+For member population P with thresholds θ_n, gains g_n (1 if absent) and synapses j reading sources of
+input scale q_j (1 for spikes, the encoding scale for the graded input), with ρ_n = g_n / θ_n:
+    W_int[n, i] = 2·round(vth · ρ_n · W_j[n, i] / (2 q_j))      even integers, |W_int| ≤ 254
+    B_n         = round(vth · ρ_n · Σ_j b_j[n])                 13-bit signed
+    scale_n     = θ_n / vth                                      real value of one integer step (ledger)
+so that v_int / (64 vth) tracks v / θ: the integer neuron crosses vth when the float one crosses θ.
+vth is the largest integer meeting every bound of every member (weights, biases, 17 bits, and the
+worst-case |A| when overflow="avoid"), shared by the layer: one vThMant per netx layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snncompile import ir
+from snncompile.errors import Diagnostic
+from snncompile.ir.ops_fixed import ScheduledLIF
+from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
+from snncompile.targets.loihi.structure import SynapticInput, diag
+
+
+@dataclass
+class MemberPlan:
+    """A population's normalized parameters before the shared threshold is known."""
+
+    pop: ScheduledLIF
+    inputs: list[SynapticInput]
+    rho: np.ndarray
+    weights: list[np.ndarray] = field(default_factory=list)
+    bias: np.ndarray | None = None
+    xmax: list[float] = field(default_factory=list)
+
+
+def synapse_weight(syn: ir.Op, channels: int) -> np.ndarray:
+    """A synapse's real weight as Dense [out, in] or Conv2d [Co, Ci/g, kh, kw] (Pool2d: depthwise ones)."""
+    if isinstance(syn, ir.Pool2d):
+        value = 1.0 if syn.mode == "sum" else 1.0 / (syn.kernel[0] * syn.kernel[1])
+        return np.full((channels, 1, *syn.kernel), value)
+    return np.asarray(syn.weight)
+
+
+def row_factor(w: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """ρ broadcast against a weight: per output row (dense) or per output channel (conv)."""
+    if w.ndim == 2:
+        return rho.reshape(-1, 1)
+    return rho.reshape(rho.shape[0], -1)[:, 0].reshape(-1, 1, 1, 1)
+
+
+def plan_member(pop: ScheduledLIF, inputs: list[SynapticInput], shape: ir.Shape, q: dict[str, float],
+                xmax: dict[str, float], errors: list[Diagnostic]) -> MemberPlan:
+    """Normalized weights ρ·W/q and bias ρ·b of one population; problems go to `errors`."""
+    theta = pop.threshold[0]
+    gain = np.ones(shape) if pop.gain is None else pop.gain
+    rho = gain / np.where(theta > 0, theta, 1.0)
+    plan = MemberPlan(pop, inputs, rho)
+    if len(shape) == 3 and np.any(np.ptp(rho.reshape(shape[0], -1), axis=1) != 0):
+        errors.append(diag("SNC612", pop, "threshold or gain varies within a channel of a conv-fed population",
+                           "Loihi conv weights are shared across positions; per-channel values are supported"))
+    bias = np.zeros(shape)
+    for s in inputs:
+        w = synapse_weight(s.synapse, shape[0])
+        plan.weights.append(w * row_factor(w, rho) / q.get(s.source, 1.0))
+        plan.xmax.append(xmax.get(s.source, 1.0))
+        b = getattr(s.synapse, "bias", None)
+        if b is not None:
+            bias = bias + (b.reshape(-1, *([1] * (len(shape) - 1))) if len(shape) == 3 else b)
+    if np.any(bias != 0):
+        plan.bias = bias * rho
+    return plan
+
+
+def worst_drive(w: np.ndarray, xmax: float) -> np.ndarray:
+    """Per output row/channel: Σ |w| · xmax (the largest |A| a synapse can deliver; an upper bound for conv)."""
+    return np.abs(w).reshape(w.shape[0], -1).sum(1) * xmax
+
+
+def threshold_bounds(plans: list[MemberPlan], overflow: str, measured: float | None) -> dict[str, float]:
+    """Upper bounds on the shared integer threshold, by what imposes them."""
+    bounds = {"17-bit threshold": float(THRESHOLD_MAX)}
+    wmax = max((float(np.abs(w).max()) for p in plans for w in p.weights if w.size), default=0.0)
+    if wmax > 0:
+        bounds["weights within ±254"] = (WEIGHT_MAX - 1) / wmax
+    bmax = max((float(np.abs(p.bias).max()) for p in plans if p.bias is not None), default=0.0)
+    if bmax > 0:
+        bounds["13-bit bias"] = (BIAS_MAX - 0.5) / bmax
+    if overflow == "avoid":
+        drive = measured if measured is not None else max(
+            (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max())
+             for p in plans if p.weights), default=0.0)
+        slack = max((float(sum(worst_drive((w != 0).astype(float), x)
+                               for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
+                    default=0.0)  # each even-rounded weight may exceed vth·w by 1
+        if drive > 0:
+            bounds["no current wrap (|A| < 2^17)"] = max(A_NO_WRAP - slack, 1.0) / drive
+    return bounds
+
+
+def even_round(x: np.ndarray) -> np.ndarray:
+    """Nearest even integer (ties away from zero after halving: 2·round(x/2), numpy's half-to-even)."""
+    return 2.0 * np.round(x / 2.0)
+
+
+def decay_to_vdecay(pop: ScheduledLIF, period: int, errors: list[Diagnostic],
+                    warnings: list[Diagnostic]) -> int:
+    """vDecay = 4096·(1 − decay), one per layer; decay 0 is 4096 (memoryless), or 4095 under per-step resets."""
+    d = float(pop.decay.reshape(-1)[0])
+    if np.ptp(pop.decay) != 0:
+        errors.append(diag("SNC615", pop, f"decay varies across the population ({pop.decay.min():.6g} to "
+                           f"{pop.decay.max():.6g}); Loihi has one vDecay per layer"))
+    if not 0.0 <= d <= 1.0:
+        errors.append(diag("SNC615", pop, f"decay {d:.6g} is outside [0, 1]", "vDecay = 4096·(1 − decay)"))
+        return 0
+    exact = 4096.0 * (1.0 - d)
+    v_decay = round(exact)
+    if v_decay == 4096 and period == 1:
+        return 4095
+    if v_decay != exact:
+        warnings.append(diag("SNC620", pop, f"decay {d:.9g} needs vDecay {exact:.4f}; rounded to {v_decay} "
+                             f"(decay {1 - v_decay / 4096:.9g})", severity="warning"))
+    if v_decay == 4096:
+        warnings.append(diag("SNC621", pop, "decay 0 needs vDecay 4096, outside the documented 12-bit range "
+                             "(Lava's simulator accepts it)", "hardware may need a per-step reset instead",
+                             severity="warning"))
+    return v_decay

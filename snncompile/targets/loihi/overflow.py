@@ -1,0 +1,101 @@
+"""Overflow analysis of a fixed-point graph: bounds on |A|, the 24-bit current wrap and voltage saturation.
+
+Per population, with W_int its integer synapses and x_max the largest payload of each source (1 for
+spikes, the encoding's `high` for graded input):
+    |A| ≤ A_max = max_n Σ_j Σ_i |W_int[n, i]| · x_max          (conv: per channel, an upper bound)
+    u wraps when |64·A| > 2^23 (memoryless current: u = 64·A), i.e. A_max > 2^17 − 1
+    v ≤ r·64·vth + 64·(A⁺ + |b|) (a spike resets it),  −v ≤ 64·(A⁻ + |b|) / (1 − r),  r = (4096 − vDecay)/4096
+    with A⁺ / A⁻ the sums of positive / negative weights × x_max; v saturates at ±(2^23 − 1)
+Calibration data gives measured drives next to these worst cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from snncompile import ir
+from snncompile.errors import Diagnostic
+from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
+from snncompile.targets.loihi.caps import A_NO_WRAP, A_PORT, DECAY_UNITY, SHIFT, STATE_LIMIT
+from snncompile.targets.loihi.structure import diag
+
+
+def measured_drives(graph: ir.Graph, calibration: np.ndarray | None) -> dict[str, float]:
+    """Largest |synaptic drive| / θ per scheduled population on the calibration data (empty without data)."""
+    if calibration is None:
+        return {}
+    from snncompile.sim.interpreter import simulate
+    from snncompile.targets.loihi.numerics import pad_input
+
+    result = simulate(graph, pad_input(calibration, graph.metadata["loihi"]["latency"]))
+    drives = {}
+    for pop in graph.of_kind(ScheduledLIF):
+        total = sum(_unbiased(graph.node(e.src), result[e.src]) for e in pop.inputs)
+        gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
+        drives[pop.name] = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
+    return drives
+
+
+def _unbiased(syn: ir.Op, out: np.ndarray) -> np.ndarray:
+    bias = getattr(syn, "bias", None)
+    if bias is None:
+        return out
+    return out - (bias.reshape(-1, 1, 1) if out.ndim == 5 else bias)
+
+
+def _payload_max(graph: ir.Graph, src: str) -> float:
+    node = graph.node(src)
+    if isinstance(node, ir.Flatten):
+        node = graph.node(node.inputs[0].src)
+    return float(node.high) if isinstance(node, Encode) else 1.0
+
+
+def drive_bounds(graph: ir.Graph, pop: LoihiLIF) -> tuple[float, float]:
+    """(largest positive, largest negative) |A| over the population: Σ of positive (negative) weights × x_max."""
+    pos: np.ndarray | float = 0.0
+    neg: np.ndarray | float = 0.0
+    for e in pop.inputs:
+        syn = graph.node(e.src)
+        w = np.asarray(syn.weight).reshape(syn.weight.shape[0], -1)  # type: ignore[attr-defined]
+        x = _payload_max(graph, syn.inputs[0].src)
+        pos = pos + np.clip(w, 0, None).sum(1) * x
+        neg = neg + np.clip(-w, 0, None).sum(1) * x
+    return float(np.max(pos)), float(np.max(neg))
+
+
+def worst_a(graph: ir.Graph, pop: LoihiLIF) -> float:
+    """A_max of the module docstring."""
+    return max(drive_bounds(graph, pop))
+
+
+def overflow_report(graph: ir.Graph, measured: dict[str, float],
+                    ledger: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
+    """Per-population numbers (for the manifest) and warnings for every wrap or saturation risk."""
+    table, risks = [], []
+    for pop in graph.of_kind(LoihiLIF):
+        a_pos, a_neg = drive_bounds(graph, pop)  # type: ignore[arg-type]
+        a_max = max(a_pos, a_neg)
+        bias = 0.0 if pop.bias is None else float(np.abs(pop.bias).max())  # type: ignore[attr-defined]
+        keep = (DECAY_UNITY - pop.v_decay) / DECAY_UNITY  # type: ignore[attr-defined]
+        cap = STATE_LIMIT / 2**SHIFT
+        v_high = keep * 2**SHIFT * pop.threshold + 2**SHIFT * (min(a_pos, cap) + bias)  # type: ignore[attr-defined]
+        v_low = 2**SHIFT * (min(a_neg, cap) + bias) / (1 - keep) if keep < 1 else float("inf")
+        v_bound = max(v_high, v_low)
+        a_meas = measured[pop.name] * ledger[pop.name]["vth"] if pop.name in measured else None
+        row = {"node": pop.name, "a_max": a_max, "a_measured": a_meas, "u_wrap_possible": a_max > A_NO_WRAP,
+               "port_16bit_exceeded": a_max >= A_PORT, "v_bound": v_bound,
+               "v_saturation_possible": v_bound >= STATE_LIMIT - 1}
+        table.append(row)
+        measured_text = "" if a_meas is None else f"; measured on calibration data: {a_meas:.0f}"
+        if row["u_wrap_possible"]:
+            risks.append(diag("SNC622", pop, f"current may wrap: |A| can reach {a_max:.0f}, 64·|A| = "
+                              f"{64 * a_max:.0f} > 2^23 = {STATE_LIMIT}{measured_text}",
+                              "use overflow='avoid' or calibrate; the simulator models the wrap exactly",
+                              severity="warning"))
+        if row["v_saturation_possible"]:
+            risks.append(diag("SNC623", pop, f"voltage may saturate: |v| bound {v_bound:.0f} ≥ 2^23 − 1 "
+                              f"(|A| ≤ {a_max:.0f}, |bias| ≤ {bias:.0f}, vDecay {pop.v_decay})"  # type: ignore[attr-defined]
+                              + measured_text, "the simulator models saturation exactly", severity="warning"))
+    return table, risks

@@ -1,0 +1,173 @@
+"""loihi-quantize: the scheduled float graph in Lava's integer formats, with the scale ledger (layer_quant.py).
+
+Rewrite rules:
+  Q1  %input                      -> %input, %input.encode = encode(%input) {scale, low, high}; synapses
+                                     reading the input read the encoded payloads
+  Q2  %p = scheduled_lif(syn_j@d_j) -> %p = loihi_lif(syn'_j@d_j) {vThMant, decays, bias, scale, resets}
+      each syn'_j an integer-weight, bias-free copy of syn_j for %p alone (pool2d: depthwise conv2d)
+  Q3  host-side ops (readout, its pooling and flattening) are kept in float
+Every problem found (unrepresentable thresholds, weights that all round to zero, unsupported neuron
+options) is collected and raised together; overflow risks become warnings (overflow.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snncompile import ir
+from snncompile.errors import CompileError, Diagnostic
+from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
+from snncompile.passes.base import Pass, PassContext
+from snncompile.targets.loihi.caps import LoihiOptions
+from snncompile.targets.loihi.encoding import InputEncoding, choose_encoding
+from snncompile.targets.loihi.layer_quant import (
+    MemberPlan,
+    decay_to_vdecay,
+    even_round,
+    plan_member,
+    threshold_bounds,
+)
+from snncompile.targets.loihi.overflow import measured_drives, overflow_report
+from snncompile.targets.loihi.structure import diag, synaptic_inputs
+
+
+def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
+    """Neuron options Loihi's LIF cannot express."""
+    found = []
+    decay0 = bool(np.all(pop.decay == 0))
+    if pop.levels != 1:
+        found.append(diag("SNC610", pop, f"population has {pop.levels} firing levels", "run lower-mlf first"))
+    if pop.reset == "subtract":
+        found.append(diag("SNC610", pop, "reset by subtraction; Loihi resets v to 0",
+                          "train with reset='zero' or keep this layer off-chip"))
+    if pop.reset == "none" and not decay0:
+        found.append(diag("SNC610", pop, "reset 'none' with a leaky membrane; Loihi always resets v to 0 on a spike"))
+    if pop.comparison == ">=" and not decay0:
+        found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane has no exact integer "
+                          "encoding (Loihi fires on v > 64·vThMant)", "use comparison '>' for leaky neurons"))
+    theta = pop.threshold
+    if np.any(~np.isfinite(theta)) or np.any(theta <= 0):
+        found.append(diag("SNC613", pop, f"threshold must be positive and finite (min {np.min(theta):.6g}); "
+                          "Loihi's vThMant is unsigned and the reset value is fixed at 0",
+                          "see FOLDING.md §6.3: neurons firing on zero input are not supported"))
+    return found
+
+
+@dataclass(frozen=True)
+class LoihiQuantize(Pass):
+    name = "loihi-quantize"
+    summary = "Q1-Q3: integer weights, thresholds, decays and biases per netx layer; the scale ledger"
+    options: LoihiOptions = field(default_factory=LoihiOptions)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}{{overflow={self.options.overflow}}}"
+
+    def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
+        errors: list[Diagnostic] = []
+        warnings: list[Diagnostic] = []
+        enc = choose_encoding(self.options)
+        (inp,) = graph.of_kind(ir.Input)
+        measured = measured_drives(graph, self.options.calibration)
+        meta = dict(graph.metadata["loihi"])
+        built: dict[str, list[ir.Op]] = {}
+        ledger: dict[str, dict[str, object]] = {}
+        for layer in meta["layers"]:
+            pops = [graph.node(n) for n in layer]
+            errors += [d for p in pops for d in neuron_problems(p)]  # type: ignore[arg-type]
+            plans = [plan_member(p, synaptic_inputs(graph, p, errors), graph.shapes[p.name],  # type: ignore[arg-type]
+                                 {inp.name: enc.scale}, {inp.name: float(enc.high)}, errors) for p in pops]
+            vth = self._threshold(plans, measured, errors)
+            for plan in plans:
+                built[plan.pop.name] = self._member(graph, plan, vth, meta["period"], enc, errors, warnings)
+                ledger[plan.pop.name] = _ledger_entry(plan, vth)
+        if errors:
+            raise CompileError(errors)
+        nodes = self._assemble(graph, inp, enc, built)
+        result = graph.with_nodes(nodes)
+        table, risks = overflow_report(result, measured, ledger)
+        for d in warnings + risks:
+            ctx.warn(d)
+        meta.update(input=enc.to_json(), ledger=ledger, overflow=table)
+        ctx.note(f"Q2 quantized {len(ledger)} populations; input {enc.kind} (scale {enc.scale:g})")
+        return result.with_nodes(result.nodes, loihi=meta)
+
+    def _threshold(self, plans: list[MemberPlan], measured: dict[str, float], errors: list[Diagnostic]) -> int:
+        peak = max((measured[p.pop.name] for p in plans if p.pop.name in measured), default=None)
+        bounds = threshold_bounds(plans, self.options.overflow, peak)
+        limit, reason = min((v, k) for k, v in bounds.items())
+        vth = int(np.floor(limit))
+        if vth < 1:
+            errors.append(diag("SNC613", plans[0].pop, f"no integer threshold fits: {reason} allows at most "
+                               f"vth = {limit:.3g} (needs ≥ 1); bounds: " +
+                               ", ".join(f"{k} ≤ {v:.4g}" for k, v in bounds.items()),
+                               "the weights are too large relative to the threshold; rescale the layer"))
+            return 1
+        return vth
+
+    def _member(self, graph: ir.Graph, plan: MemberPlan, vth: int, period: int, enc: InputEncoding,
+                errors: list[Diagnostic], warnings: list[Diagnostic]) -> list[ir.Op]:
+        pop, nodes, edges = plan.pop, [], []
+        for s, w in zip(plan.inputs, plan.weights, strict=True):
+            w_int = even_round(vth * w)
+            if not np.any(w_int):
+                errors.append(diag("SNC614", s.synapse, f"all weights into %{pop.name} round to zero: max |w| "
+                                   f"{np.abs(w).max() * np.abs(pop.threshold).max():.3g} vs one integer step "
+                                   f"{np.abs(pop.threshold).max() / vth:.3g} at vThMant {vth}",
+                                   "this synapse is negligible next to the layer's other inputs; drop or rescale it"))
+            name = s.synapse.name if len(graph.consumers(s.synapse.name)) == 1 else f"{s.synapse.name}@{pop.name}"
+            nodes.append(_integer_synapse(s.synapse, name, w_int))
+            edges.append(ir.Edge(name, s.edge.delay))
+        bias = None if plan.bias is None else np.round(vth * plan.bias)
+        shape = graph.shapes[pop.name]
+        scale = np.broadcast_to(pop.threshold[0] / vth, shape)
+        v_decay = decay_to_vdecay(pop, period, errors, warnings)
+        threshold = vth - 1 if pop.comparison == ">=" else vth
+        nodes.append(LoihiLIF(pop.name, tuple(edges), pop.origin, threshold=threshold, i_decay=4096,
+                              v_decay=v_decay, bias=bias, scale=scale, period=pop.period, phase=pop.phase))
+        return nodes
+
+    @staticmethod
+    def _assemble(graph: ir.Graph, inp: ir.Input, enc: InputEncoding, built: dict[str, list[ir.Op]]) -> list[ir.Op]:
+        encode = Encode(f"{inp.name}.encode", (ir.Edge(inp.name),), inp.origin, scale=enc.scale, low=enc.low,
+                        high=enc.high)
+        synapse_users = {e.src for ops in built.values() for op in ops if not isinstance(op, LoihiLIF)
+                         for e in op.inputs}
+        nodes: list[ir.Op] = [inp, encode]
+        for n in graph.nodes:
+            if n.name in built:
+                nodes += [_read_encoded(op, inp.name, encode.name) for op in built[n.name]]
+            elif isinstance(n, ir.Flatten) and n.inputs[0].src == inp.name and n.name in synapse_users:
+                nodes.append(_read_encoded(n, inp.name, encode.name))
+            elif not isinstance(n, (ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d)) or _host_side(graph, n, built):
+                nodes.append(n)
+        return nodes
+
+
+def _host_side(graph: ir.Graph, n: ir.Op, built: dict[str, list[ir.Op]]) -> bool:
+    """True for a synapse-like op that feeds no population (part of the host readout)."""
+    return not isinstance(n, ir.Input) and not any(c.name in built for c in graph.consumers(n.name))
+
+
+def _read_encoded(op: ir.Op, inp: str, encode: str) -> ir.Op:
+    if not any(e.src == inp for e in op.inputs):
+        return op
+    return op.replace(inputs=tuple(ir.Edge(encode, e.delay) if e.src == inp else e for e in op.inputs))
+
+
+def _integer_synapse(syn: ir.Op, name: str, w_int: np.ndarray) -> ir.Op:
+    if isinstance(syn, ir.Dense):
+        return ir.Dense(name, syn.inputs, syn.origin, weight=w_int)
+    if isinstance(syn, ir.Conv2d):
+        return ir.Conv2d(name, syn.inputs, syn.origin, weight=w_int, stride=syn.stride, padding=syn.padding,
+                         dilation=syn.dilation, groups=syn.groups)
+    return ir.Conv2d(name, syn.inputs, syn.origin, weight=w_int, stride=syn.stride,  # type: ignore[attr-defined]
+                     padding=syn.padding, groups=w_int.shape[0])  # type: ignore[attr-defined]
+
+
+def _ledger_entry(plan: MemberPlan, vth: int) -> dict[str, object]:
+    step = np.unique(np.round(plan.pop.threshold[0] / vth, 15))
+    return {"vth": vth, "step": float(step[0]) if step.size == 1 else [float(step.min()), float(step.max())],
+            "voltage_step": float(step.max()) / 64, "threshold": float(plan.pop.threshold.max())}
