@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# SNN libraries for the frontend extensions and their tests, without their torchvision/torchaudio
+	# (CUDA builds); loguru and nirtorch are what spikingjelly and norse.torch import at load time.
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps snntorch==1.0.0 norse==1.1.0 spikingjelly==2.0.0
+	$(BIN)/pip install --quiet -c constraints.txt loguru nirtorch==2.6
 	touch $(STAMP)
 
 demo: setup

@@ -174,13 +174,21 @@ def _mpbn_threshold(m: nn.Module, path: str, channels: int) -> np.ndarray:
     return np.broadcast_to(value, (channels,))
 
 
-def _affine(ctx: ConvertContext, path: str, inputs: list[str], weight: np.ndarray, bias: np.ndarray) -> list[str]:
-    """y = weight_c·x + bias_c as an ir.BatchNorm with μ = 0, σ² = 1, ε = 0 (exact; fold-norm folds it)."""
+def _drive(ctx: ConvertContext, path: str, inputs: list[str], scale: np.ndarray, bias: np.ndarray,
+           shape: tuple[int, ...]) -> tuple[list[str], np.ndarray | None]:
+    """The neuron drive scale_c·x + bias_c as the LIF's per-neuron gain after a bias-only ir.BatchNorm
+    (μ = 0, σ² = 1, ε = 0: y = x + bias_c/scale_c, exact), so that fold-norm only has to move an offset
+    (into the producing conv's bias, also through residual adds). Returns (LIF inputs, gain)."""
+    c = scale.shape[0]
+    if np.all(scale != 0):
+        weight, bias = np.ones(c), bias / scale
+        gain = None if np.all(scale == 1.0) else _channel(scale, shape)
+    else:  # a channel with γ = 0 takes only the constant: keep the scale in the norm
+        weight, gain = scale, None
     if np.all(weight == 1.0) and np.all(bias == 0.0):
-        return inputs
-    c = weight.shape[0]
+        return inputs, gain
     return [ctx.add(ir.BatchNorm, inputs, path, name=f"{path}.membrane_affine", mean=np.zeros(c),
-                    var=np.ones(c), weight=weight, bias=bias, eps=0.0, scale=1.0, eps_inside=True)]
+                    var=np.ones(c), weight=weight, bias=bias, eps=0.0, scale=1.0, eps_inside=True)], gain
 
 
 def mpbn_lif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
@@ -222,9 +230,9 @@ def mpbn_lif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str
         return _plain_lif(ctx, path, inputs, d, gain, theta_c, r)
     a = gamma / std
     offset = (r - (beta - a * mu)) / a  # K
-    drive = _affine(ctx, path, inputs, np.full(c, g), r - offset)
+    drive, gain = _drive(ctx, path, inputs, np.full(c, g), r - offset, shape)
     return ctx.add(ir.LIF, drive, path, decay=_channel(a * d, shape), threshold=_channel(theta_c - offset, shape)[None],
-                   comparison=">=", reset="zero")
+                   comparison=">=", reset="zero", gain=gain)
 
 
 def _mpbn_unfolded(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str], shape: tuple[int, ...],
@@ -240,11 +248,11 @@ def _mpbn_unfolded(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[st
     b = beta - a * _np(bn.running_mean)
     r = m.v_reset
     if r is None:
-        drive, theta, reset = _affine(ctx, path, inputs, a * g, b), v_th, "subtract"
+        (drive, gain), theta, reset = _drive(ctx, path, inputs, a * g, b, shape), v_th, "subtract"
     else:
-        drive, theta, reset = _affine(ctx, path, inputs, a * g, a * r + b - r), v_th - r, "zero"
+        (drive, gain), theta, reset = _drive(ctx, path, inputs, a * g, a * r + b - r, shape), v_th - r, "zero"
     return ctx.add(ir.LIF, drive, path, decay=_channel(a * d, shape), threshold=_channel(theta, shape)[None],
-                   comparison=">=", reset=reset)
+                   comparison=">=", reset=reset, gain=gain)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 from snncompile.passes.base import Pass
 from snncompile.passes.canonicalize import Canonicalize
 from snncompile.passes.fold_norm import FoldNorm
+from snncompile.passes.lower_mlf import LowerMLF
+from snncompile.passes.lower_residual import LowerResidual
 from snncompile.passes.manager import Pipeline
 
 
 def float_passes() -> tuple[Pass, ...]:
-    """Target-independent float passes, in order: canonicalize (→ fold-norm → lower-mlf →
-    lower-residual → legalize-threshold as they land)."""
-    return (Canonicalize(), FoldNorm())
+    """Target-independent float passes, in order. Targets with one threshold per layer append
+    legalize-threshold (it refuses thresholds ≤ 0, which the float graph represents exactly)."""
+    return (Canonicalize(), FoldNorm(), LowerMLF(), LowerResidual())
 
 
 def float_pipeline() -> Pipeline:

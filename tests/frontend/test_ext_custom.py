@@ -93,9 +93,9 @@ def _reference(op: LIFExt, x: np.ndarray) -> np.ndarray:
 def test_lif_ext_float_semantics(timing: str, reset: str, synaptic: bool) -> None:
     rng = np.random.default_rng(1)
     width = 40
-    op = LIFExt(name="n", inputs=("input",), decay=rng.uniform(0.3, 0.95, width), threshold=rng.uniform(0.2, 1.2, width),
-                syn_decay=rng.uniform(0.2, 0.8, width) if synaptic else None, gain=rng.uniform(0.5, 1.5, width),
-                reset=reset, reset_timing=timing)
+    op = LIFExt(name="n", inputs=("input",), decay=rng.uniform(0.3, 0.95, width),
+                threshold=rng.uniform(0.2, 1.2, width), gain=rng.uniform(0.5, 1.5, width),
+                syn_decay=rng.uniform(0.2, 0.8, width) if synaptic else None, reset=reset, reset_timing=timing)
     graph = ir.Graph((ir.Input(name="input", inputs=(), shape=(width,)), op), ("n",))
     ir.verify_or_raise(graph)
     x = rng.uniform(-0.2, 0.9, (30, width))

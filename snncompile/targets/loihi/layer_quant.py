@@ -7,7 +7,8 @@ input scale q_j (1 for spikes, the encoding scale for the graded input), with ρ
     scale_n     = θ_n / vth                                      real value of one integer step (ledger)
 so that v_int / (64 vth) tracks v / θ: the integer neuron crosses vth when the float one crosses θ.
 vth is the largest integer meeting every bound of every member (weights, biases, 17 bits, and the
-worst-case |A| when overflow="avoid"), shared by the layer: one vThMant per netx layer.
+worst-case |A| when overflow="avoid"), shared by the layer: one vThMant per netx layer. The |A| bound
+is only applied while it leaves at least MIN_VTH threshold steps: past that the wrap is reported instead.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from snncompile import ir
 from snncompile.errors import Diagnostic
 from snncompile.ir.ops_fixed import ScheduledLIF
 from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
+
+MIN_VTH = 64
+"""Fewest threshold steps the overflow cap may leave (a coarser layer would lose more than it saves)."""
 from snncompile.targets.loihi.structure import SynapticInput, diag
 
 
@@ -78,8 +82,9 @@ def worst_drive(w: np.ndarray, xmax: float) -> np.ndarray:
     return np.abs(w).reshape(w.shape[0], -1).sum(1) * xmax
 
 
-def threshold_bounds(plans: list[MemberPlan], overflow: str, measured: float | None) -> dict[str, float]:
-    """Upper bounds on the shared integer threshold, by what imposes them."""
+def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[dict[str, float], float]:
+    """Hard upper bounds on the shared integer threshold (by what imposes them), and the bound that keeps
+    |A| below 2^17 (measured drive when calibrated, else the worst case)."""
     bounds = {"17-bit threshold": float(THRESHOLD_MAX)}
     wmax = max((float(np.abs(w).max()) for p in plans for w in p.weights if w.size), default=0.0)
     if wmax > 0:
@@ -87,16 +92,13 @@ def threshold_bounds(plans: list[MemberPlan], overflow: str, measured: float | N
     bmax = max((float(np.abs(p.bias).max()) for p in plans if p.bias is not None), default=0.0)
     if bmax > 0:
         bounds["13-bit bias"] = (BIAS_MAX - 0.5) / bmax
-    if overflow == "avoid":
-        drive = measured if measured is not None else max(
-            (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max())
-             for p in plans if p.weights), default=0.0)
-        slack = max((float(sum(worst_drive((w != 0).astype(float), x)
-                               for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
-                    default=0.0)  # each even-rounded weight may exceed vth·w by 1
-        if drive > 0:
-            bounds["no current wrap (|A| < 2^17)"] = max(A_NO_WRAP - slack, 1.0) / drive
-    return bounds
+    drive = measured if measured is not None else max(
+        (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max())
+         for p in plans if p.weights), default=0.0)
+    slack = max((float(sum(worst_drive((w != 0).astype(float), x)
+                           for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
+                default=0.0)  # each even-rounded weight may exceed vth·w by 1
+    return bounds, (max(A_NO_WRAP - slack, 1.0) / drive if drive > 0 else float("inf"))
 
 
 def even_round(x: np.ndarray) -> np.ndarray:

@@ -22,19 +22,22 @@ from snncompile.targets.loihi.caps import A_NO_WRAP, A_PORT, DECAY_UNITY, SHIFT,
 from snncompile.targets.loihi.structure import diag
 
 
-def measured_drives(graph: ir.Graph, calibration: np.ndarray | None) -> dict[str, float]:
+def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int = 128) -> dict[str, float]:
     """Largest |synaptic drive| / θ per scheduled population on the calibration data (empty without data)."""
     if calibration is None:
         return {}
     from snncompile.sim.interpreter import simulate
     from snncompile.targets.loihi.numerics import pad_input
 
-    result = simulate(graph, pad_input(calibration, graph.metadata["loihi"]["latency"]))
-    drives = {}
-    for pop in graph.of_kind(ScheduledLIF):
-        total = sum(_unbiased(graph.node(e.src), result[e.src]) for e in pop.inputs)
-        gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
-        drives[pop.name] = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
+    drives: dict[str, float] = {}
+    padded = pad_input(calibration, graph.metadata["loihi"]["latency"])
+    for start in range(0, padded.shape[1], batch):
+        result = simulate(graph, padded[:, start:start + batch])
+        for pop in graph.of_kind(ScheduledLIF):
+            total = sum(_unbiased(graph.node(e.src), result[e.src]) for e in pop.inputs)
+            gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
+            peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
+            drives[pop.name] = max(drives.get(pop.name, 0.0), peak)
     return drives
 
 

@@ -23,6 +23,7 @@ from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
 from snncompile.targets.loihi.encoding import InputEncoding, choose_encoding
 from snncompile.targets.loihi.layer_quant import (
+    MIN_VTH,
     MemberPlan,
     decay_to_vdecay,
     even_round,
@@ -96,14 +97,16 @@ class LoihiQuantize(Pass):
 
     def _threshold(self, plans: list[MemberPlan], measured: dict[str, float], errors: list[Diagnostic]) -> int:
         peak = max((measured[p.pop.name] for p in plans if p.pop.name in measured), default=None)
-        bounds = threshold_bounds(plans, self.options.overflow, peak)
+        bounds, no_wrap = threshold_bounds(plans, peak)
         limit, reason = min((v, k) for k, v in bounds.items())
+        if self.options.overflow == "avoid" and no_wrap < limit and no_wrap >= MIN_VTH:
+            limit, reason = no_wrap, "no current wrap (|A| < 2^17)"
         vth = int(np.floor(limit))
         if vth < 1:
             errors.append(diag("SNC613", plans[0].pop, f"no integer threshold fits: {reason} allows at most "
                                f"vth = {limit:.3g} (needs ≥ 1); bounds: " +
                                ", ".join(f"{k} ≤ {v:.4g}" for k, v in bounds.items()),
-                               "the weights are too large relative to the threshold; rescale the layer"))
+                               "the weights or biases are too large relative to the threshold; rescale the layer"))
             return 1
         return vth
 
