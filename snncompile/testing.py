@@ -55,7 +55,7 @@ def default_pairs(before: ir.Graph, after: ir.Graph) -> list[tuple[str, str | tu
     """Every neuron node of `before` with the node of the same name in `after`, or else with the sum of
     its lowered level populations (MLF after lower-mlf and lower-residual); others are skipped."""
     pairs: list[tuple[str, str | tuple[str, ...]]] = []
-    for n in before.of_kind(ir.LIF, ir.MPBNLIF):
+    for n in before.of_kind(*ir.NEURON_OPS):
         levels = None if n.name in after else lowered_levels(before, after, n.name)
         if n.name in after or levels:
             pairs.append((n.name, n.name if levels is None else levels))

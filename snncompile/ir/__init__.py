@@ -1,16 +1,19 @@
 """The snncompile intermediate representation: frozen ops, graphs, verification, printing, serialization."""
 
+from snncompile.ir import ops_ext, ops_fixed  # noqa: F401  (register library-neuron and fixed-point op kinds)
 from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError
 from snncompile.ir.graph import Graph
 from snncompile.ir.ops_neuron import LIF, MPBNLIF, Readout
-from snncompile.ir import ops_fixed  # noqa: F401  (registers the pipelined / fixed-point op kinds)
 from snncompile.ir.ops_norm import BatchNorm, PSPNorm
 from snncompile.ir.ops_synapse import Add, Conv2d, Dense, Flatten, Identity, Input, MaxPool2d, Pool2d
 from snncompile.ir.printer import print_graph
 from snncompile.ir.verify import verify, verify_or_raise
 
+NEURON_OPS: tuple[type[Op], ...] = (LIF, MPBNLIF, ops_ext.LIFExt)
+"""Float spiking-neuron op kinds (whose outputs differential checks compare spike for spike)."""
+
 __all__ = [
     "LIF", "MPBNLIF", "OP_REGISTRY", "Add", "BatchNorm", "Conv2d", "Dense", "Edge", "Flatten", "Graph",
-    "Identity", "Input", "MaxPool2d", "Op", "PSPNorm", "Pool2d", "Readout", "Shape", "ShapeError",
+    "NEURON_OPS", "Identity", "Input", "MaxPool2d", "Op", "PSPNorm", "Pool2d", "Readout", "Shape", "ShapeError",
     "print_graph", "verify", "verify_or_raise",
 ]

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
 
 from snncompile.ir.base import Op, Shape, ShapeError
 from snncompile.ir.ops_neuron import COMPARISONS, fan_in_shape
@@ -66,45 +65,3 @@ class LIFExt(Op):
         elif self.reset not in allowed:
             problems.append(f"reset_timing {self.reset_timing!r} allows reset {allowed}, not {self.reset!r}")
         return problems
-
-
-def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor]) -> torch.Tensor:
-    from snncompile.sim.float_ops import _param, _record_margin, _sum
-
-    x = _sum(xs)
-    decay, theta = _param(op.decay, x), _param(op.threshold, x)
-    syn = None if op.syn_decay is None else _param(op.syn_decay, x)
-    gain = None if op.gain is None else _param(op.gain, x)
-
-    def fire(value: torch.Tensor) -> torch.Tensor:
-        _record_margin(op, (value - theta) / theta.abs().clamp(min=1e-300))
-        return (value > theta if op.comparison == ">" else value >= theta).to(x.dtype)
-
-    i = torch.zeros_like(x[0])
-    v = torch.zeros_like(x[0])
-    out = torch.empty_like(x)
-    for t in range(x.shape[0]):
-        i = x[t] if syn is None else syn * i + x[t]
-        h = decay * v + (i if gain is None else gain * i)
-        if op.reset_timing == "immediate":
-            s = fire(h)
-            v = h * (1 - s) if op.reset == "zero" else h - theta * s if op.reset == "subtract" else h
-        elif op.reset_timing == "delayed":
-            r = (v > theta).to(x.dtype)
-            v = h - theta * r if op.reset == "subtract" else h * (1 - r)
-            s = fire(v)
-        else:
-            r = (v > theta).to(x.dtype)
-            s = fire(h - theta * r)
-            v = h - theta * s
-        out[t] = s
-    return out
-
-
-def _register_float() -> None:
-    from snncompile.sim.float_ops import implements
-
-    implements(LIFExt)(_float_lif_ext)
-
-
-_register_float()

@@ -1,5 +1,6 @@
 """Graph simulators: the float reference interpreter (the oracle for every pass)."""
 
+from snncompile.sim import float_ext  # noqa: F401  (registers library-neuron numerics)
 from snncompile.sim.float_ops import FLOAT_OPS, implements
 from snncompile.sim.interpreter import SimResult, simulate
 

@@ -144,7 +144,7 @@ def test_internal_error_exits_3_without_traceback(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(canonicalize.Canonicalize, "run", crash)
     path = tmp_path / "small.pt"
     torch.save(small_model(), path)
-    code, stdout, stderr = run(str(path), "-o", str(tmp_path / "out"))
+    code, _, stderr = run(str(path), "-o", str(tmp_path / "out"))
     assert code == 3
     assert "pass canonicalize" in stderr and "ZeroDivisionError" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,9 +20,25 @@ class InputEncoding:
     low: int
     high: int
     bits: int
+    free: bool = False
+    peak: float = 1.0
+    rms: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "formula": "x_int = clamp(floor(x * scale + 0.5), low, high)"}
+        fields = {k: v for k, v in asdict(self).items() if k in ("kind", "scale", "low", "high", "bits")}
+        return {**fields, "formula": "x_int = clamp(floor(x * scale + 0.5), low, high)"}
+
+    @property
+    def payload_max(self) -> float:
+        return float(max(self.high, -self.low))
+
+    def clamped(self) -> InputEncoding:
+        """The payload range cut down to the encoded peak (inputs beyond the calibrated or declared peak
+        are clipped), with the fewest payload bits that hold it."""
+        top = int(min(max(self.high, -self.low), np.floor(self.peak * self.scale + 0.5)))
+        low = -top if self.low < 0 else 0
+        bits = int(np.ceil(np.log2(top + 1))) + (1 if self.low < 0 else 0)
+        return dataclasses.replace(self, low=low, high=top, bits=max(bits, 1))
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return np.clip(np.floor(np.asarray(x, dtype=np.float64) * self.scale + 0.5), self.low, self.high)
@@ -49,12 +66,26 @@ def choose_encoding(opts: LoihiOptions) -> InputEncoding:
     bits = int(opts.input_bits)
     signed = data is not None and bool(np.any(data < 0))
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    peak = float(np.max(np.abs(data))) if data is not None and data.size else opts.input_max
+    peak = peak or 1.0
+    rms = float(np.sqrt(np.mean(data**2))) if data is not None and data.size else peak / np.sqrt(3)
     if opts.input_scale is not None:
-        scale = float(opts.input_scale)
-    elif data is not None and data.size:
-        peak = float(np.max(np.abs(data))) or 1.0
-        q = grid_of(data, high)
-        scale = float(q) if q is not None and q * peak <= high else high / peak
-    else:
-        scale = high / opts.input_max
-    return InputEncoding("graded", scale, low, high, bits)
+        return InputEncoding("graded", float(opts.input_scale), low, high, bits, False, peak, rms).clamped()
+    q = grid_of(data, high) if data is not None and data.size else None
+    if q is not None and q * peak <= high:
+        return InputEncoding("graded", float(q), low, high, bits, False, peak, rms).clamped()
+    return InputEncoding("graded", high / peak, low, high, bits, True, peak, rms)
+
+
+def balance_scale(enc: InputEncoding, vth_cap: float, w_max: float, w_rms: float) -> InputEncoding:
+    """A free input scale Q trading input against weight rounding for the first layer.
+
+    Integer weights are vth·w/Q (w: weights in threshold units) and payloads Q·x, so the drive error is
+    ≈ Q·|x|/vth (weight steps) + |w|/Q (input steps), smallest at Q = sqrt(vth·|w|/|x|); Q also may not
+    push the largest weight past 254 (Q ≥ vth·w_max/253) nor the peak input past the payload range.
+    """
+    if not enc.free or w_max <= 0 or not np.isfinite(vth_cap):
+        return enc.clamped()
+    best = np.sqrt(vth_cap * w_rms / max(enc.rms, 1e-12))
+    q = float(np.clip(best, vth_cap * w_max / 253.0, max(enc.high, -enc.low) / enc.peak))
+    return dataclasses.replace(enc, scale=max(q, 1.0 / enc.peak)).clamped()

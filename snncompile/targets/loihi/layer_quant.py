@@ -21,10 +21,10 @@ from snncompile import ir
 from snncompile.errors import Diagnostic
 from snncompile.ir.ops_fixed import ScheduledLIF
 from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
+from snncompile.targets.loihi.structure import SynapticInput, diag
 
 MIN_VTH = 64
 """Fewest threshold steps the overflow cap may leave (a coarser layer would lose more than it saves)."""
-from snncompile.targets.loihi.structure import SynapticInput, diag
 
 
 @dataclass

@@ -12,6 +12,7 @@ options) is collected and raised together; overflow risks become warnings (overf
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
-from snncompile.targets.loihi.encoding import InputEncoding, choose_encoding
+from snncompile.targets.loihi.encoding import InputEncoding, balance_scale, choose_encoding
 from snncompile.targets.loihi.layer_quant import (
     MIN_VTH,
     MemberPlan,
@@ -32,6 +33,13 @@ from snncompile.targets.loihi.layer_quant import (
 )
 from snncompile.targets.loihi.overflow import measured_drives, overflow_report
 from snncompile.targets.loihi.structure import diag, synaptic_inputs
+
+
+def input_weights(plans: list[MemberPlan], inp: str) -> tuple[float, float]:
+    """Largest and rms |weight| (threshold units) of the synapses reading the input."""
+    ws = [np.abs(w[w != 0]) for p in plans for s, w in zip(p.inputs, p.weights, strict=True) if s.source == inp]
+    flat = np.concatenate(ws) if ws else np.zeros(0)
+    return (float(flat.max()), float(np.sqrt(np.mean(flat**2)))) if flat.size else (0.0, 0.0)
 
 
 def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
@@ -75,11 +83,14 @@ class LoihiQuantize(Pass):
         meta = dict(graph.metadata["loihi"])
         built: dict[str, list[ir.Op]] = {}
         ledger: dict[str, dict[str, object]] = {}
+        if enc.free:
+            unit = dataclasses.replace(enc, scale=1.0).clamped()
+            first = self._plans(graph, meta["layers"][0], inp.name, unit, [])
+            cap = self._threshold(first, measured, [], weights=False)
+            enc = balance_scale(enc, cap, *input_weights(first, inp.name))
         for layer in meta["layers"]:
-            pops = [graph.node(n) for n in layer]
-            errors += [d for p in pops for d in neuron_problems(p)]  # type: ignore[arg-type]
-            plans = [plan_member(p, synaptic_inputs(graph, p, errors), graph.shapes[p.name],  # type: ignore[arg-type]
-                                 {inp.name: enc.scale}, {inp.name: float(enc.high)}, errors) for p in pops]
+            errors += [d for n in layer for d in neuron_problems(graph.node(n))]  # type: ignore[arg-type]
+            plans = self._plans(graph, layer, inp.name, enc, errors)
             vth = self._threshold(plans, measured, errors)
             for plan in plans:
                 built[plan.pop.name] = self._member(graph, plan, vth, meta["period"], enc, errors, warnings)
@@ -95,9 +106,19 @@ class LoihiQuantize(Pass):
         ctx.note(f"Q2 quantized {len(ledger)} populations; input {enc.kind} (scale {enc.scale:g})")
         return result.with_nodes(result.nodes, loihi=meta)
 
-    def _threshold(self, plans: list[MemberPlan], measured: dict[str, float], errors: list[Diagnostic]) -> int:
+    @staticmethod
+    def _plans(graph: ir.Graph, layer: list[str], inp: str, enc: InputEncoding,
+               errors: list[Diagnostic]) -> list[MemberPlan]:
+        pops = [graph.node(n) for n in layer]
+        return [plan_member(p, synaptic_inputs(graph, p, errors), graph.shapes[p.name],  # type: ignore[arg-type]
+                            {inp: enc.scale}, {inp: enc.payload_max}, errors) for p in pops]
+
+    def _threshold(self, plans: list[MemberPlan], measured: dict[str, float], errors: list[Diagnostic],
+                   weights: bool = True) -> int:
         peak = max((measured[p.pop.name] for p in plans if p.pop.name in measured), default=None)
         bounds, no_wrap = threshold_bounds(plans, peak)
+        if not weights:
+            bounds.pop("weights within ±254", None)
         limit, reason = min((v, k) for k, v in bounds.items())
         if self.options.overflow == "avoid" and no_wrap < limit and no_wrap >= MIN_VTH:
             limit, reason = no_wrap, "no current wrap (|A| < 2^17)"

@@ -62,11 +62,21 @@ def test_quantized_spikes_stay_close_to_float_and_the_integer_model_is_determini
 def test_input_encoding_detects_binary_and_grids_from_calibration() -> None:
     assert choose_encoding(LoihiOptions(calibration=np.array([0.0, 1.0, 1.0]))).kind == "binary"
     enc = choose_encoding(LoihiOptions(calibration=np.arange(17) / 16.0))
-    assert (enc.kind, enc.scale, enc.low, enc.high) == ("graded", 16.0, 0, 255)
+    assert (enc.kind, enc.scale, enc.low, enc.high, enc.bits) == ("graded", 16.0, 0, 16, 5)
     signed = choose_encoding(LoihiOptions(calibration=np.array([-0.3712345, 0.5])))
-    assert signed.low == -128 and signed.scale == pytest.approx(127 / 0.5)
-    assert choose_encoding(LoihiOptions(calibration=np.array([-0.37, 0.5]))).scale == 100.0
+    assert signed.free and signed.low == -128 and signed.scale == pytest.approx(127 / 0.5)
+    grid = choose_encoding(LoihiOptions(calibration=np.array([-0.37, 0.5])))
+    assert (grid.scale, grid.low, grid.high, grid.bits) == (100.0, -50, 50, 7)
     assert choose_encoding(LoihiOptions()).scale == 255.0
+
+
+def test_free_input_scale_balances_input_and_weight_rounding() -> None:
+    graph = testnets.dense_chain(sizes=(64, 48, 32), timesteps=10)
+    q, _ = compile_ir(graph)
+    enc = q.metadata["loihi"]["input"]
+    assert 1 < enc["scale"] < 255 and enc["high"] == int(np.floor(enc["scale"] + 0.5))
+    w = q.node("fc0").weight  # type: ignore[attr-defined]
+    assert np.abs(w).max() <= 254
 
 
 def test_calibration_replaces_the_worst_case_cap_and_is_reported() -> None:
@@ -102,13 +112,13 @@ def test_all_problems_are_reported_together_with_node_origin_numbers_and_hint() 
 
 
 def test_overflow_analysis_reports_wrap_and_saturation_with_numbers() -> None:
-    graph = testnets.dense_chain(sizes=(600, 16), timesteps=4, gain=40.0)
-    _, ctx = compile_ir(graph, overflow="warn")
+    graph = testnets.dense_chain(sizes=(12000, 16), timesteps=4, gain=40.0)
+    _, ctx = compile_ir(graph, overflow="warn", input_encoding="binary")
     codes = {d.code for d in ctx.diagnostics}
     assert "SNC622" in codes
     wrap = next(d for d in ctx.diagnostics if d.code == "SNC622")
     assert "2^23" in wrap.message and wrap.severity == "warning"
-    capped, ctx = compile_ir(graph, overflow="avoid")
+    capped, ctx = compile_ir(graph, overflow="avoid", input_encoding="binary")
     assert not any(r["u_wrap_possible"] for r in capped.metadata["loihi"]["overflow"])
 
 
