@@ -137,8 +137,26 @@ class MPBNLIF(nn.Module):
             out.append(s)
         return torch.stack(out)
 
+    def folded_threshold(self) -> torch.Tensor:
+        """The raw-membrane threshold each neuron is equivalent to at inference, signed so that a
+        compiled neuron fires iff its (for γ < 0: negated) membrane exceeds it:
+            θ_eff = sign(γ) · (μ + (fire_level·v_th − β) · √(σ² + ε) / γ)
+        Differentiable in γ and β; θ_eff ≤ 0 means the neuron fires on zero input, which targets with
+        unsigned thresholds (Loihi) cannot run."""
+        denom = torch.sqrt(self.running_var + self.eps)
+        gamma = torch.where(self.weight == 0, torch.full_like(self.weight, 1e-12), self.weight)
+        theta = self.running_mean + (self.fire_level * self.v_th - self.bias) * denom / gamma
+        return torch.sign(gamma) * theta
+
     def extra_repr(self) -> str:
         return f"shape={self.shape}, elementwise={self.elementwise}, decay={self.decay}, v_th={self.v_th}"
+
+
+def deployability_penalty(model: nn.Module, margin: float = 0.05) -> torch.Tensor:
+    """Σ relu(margin − θ_eff) over every MPBNLIF neuron: add it to the training loss to keep folded
+    thresholds positive, so the trained network can be compiled for unsigned-threshold targets."""
+    terms = [torch.relu(margin - m.folded_threshold()).sum() for m in model.modules() if isinstance(m, MPBNLIF)]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
 SHORTCUT_ALPHA = 1 / math.sqrt(2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,35 @@ def test_mpbn_training_normalizes_each_step_with_batch_statistics() -> None:
 def test_mpbn_rejects_unknown_reset() -> None:
     with pytest.raises(ValueError, match="reset"):
         snn.MPBNLIF(3, reset="none")
+
+
+def test_mpbn_folded_threshold_predicts_the_compiled_threshold() -> None:
+    """θ_eff from the layer equals the threshold fold-norm computes, sign included."""
+    from snncompile.frontend import trace
+    from snncompile.passes.pipelines import float_pipeline
+
+    torch.manual_seed(3)
+    layer = snn.MPBNLIF((6,), elementwise=True)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.2, -0.7, 0.4, -1.5, 2.0, 0.9]))
+        layer.bias.copy_(torch.tensor([0.1, -0.2, 0.3, 0.0, 0.6, 0.2]))
+        layer.running_mean.uniform_(-1, 1)
+        layer.running_var.uniform_(0.5, 2)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), layer).eval()
+    lowered, _ = float_pipeline().run(trace(model, input_shape=(4,)))
+    (lif,) = [n for n in lowered.nodes if n.kind == "lif"]
+    assert np.allclose(lif.threshold[0], layer.folded_threshold().detach().double().numpy(), rtol=1e-6)
+
+
+def test_deployability_penalty_is_zero_only_when_all_thresholds_clear_the_margin() -> None:
+    layer = snn.MPBNLIF((3,), elementwise=True)
+    with torch.no_grad():
+        layer.running_mean.copy_(torch.tensor([1.0, 1.0, -2.0]))
+    model = torch.nn.Sequential(layer)
+    penalty = snn.deployability_penalty(model, margin=0.05)
+    assert penalty.item() > 0  # the third neuron's θ_eff = −2 + 0.5 < 0
+    penalty.backward()
+    assert layer.bias.grad is not None and layer.bias.grad[2] != 0
+    with torch.no_grad():
+        layer.running_mean.fill_(1.0)
+    assert snn.deployability_penalty(model, margin=0.05).item() == 0

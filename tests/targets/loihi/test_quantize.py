@@ -112,7 +112,7 @@ def test_all_problems_are_reported_together_with_node_origin_numbers_and_hint() 
 
 
 def test_overflow_analysis_reports_wrap_and_saturation_with_numbers() -> None:
-    graph = testnets.dense_chain(sizes=(12000, 16), timesteps=4, gain=40.0)
+    graph = testnets.dense_chain(sizes=(12000, 16), timesteps=4, gain=1.0)
     _, ctx = compile_ir(graph, overflow="warn", input_encoding="binary")
     codes = {d.code for d in ctx.diagnostics}
     assert "SNC622" in codes
