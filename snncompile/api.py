@@ -14,6 +14,7 @@ from snncompile import __version__, ir
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
 from snncompile.frontend.load import load_model
+from snncompile.frontend.nir_reader import is_nir_path, load_nir
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
@@ -24,7 +25,7 @@ from snncompile.targets import TARGETS, Target
 class CompileResult:
     """Everything a compile produced: the traced and final graphs, the pass records, warnings, files."""
 
-    model: nn.Module
+    model: nn.Module | Any  # the nir.NIRGraph for a .nir source
     traced: ir.Graph
     graph: ir.Graph
     target: str
@@ -48,17 +49,24 @@ def get_target(name: str) -> Target:
 def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
             output: str | os.PathLike[str] | None = None, *, input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
-            after_pass: Callable[[Pass, ir.Graph], None] | None = None) -> CompileResult:
-    """Compile a model (or a checkpoint path) for `target`; write the artifact to `output` if given."""
+            after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
+            nir_convention: str = "auto") -> CompileResult:
+    """Compile a model (or a checkpoint path, or a .nir file) for `target`; write the artifact to `output` if
+    given. nir_dt / nir_convention: the .nir source's time step and writer (see frontend.nir_reader)."""
     tgt = get_target(target)
     out = Path(output) if output is not None else None
     if out is not None:
         check_output_dir(out)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-    if not isinstance(model, nn.Module):
-        model = load(model, trust_pickle=trust_pickle, factory=factory)
-    traced = trace(model, input_shape, timesteps)
     ctx = PassContext()
+    if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
+        imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps)  # type: ignore[arg-type]
+        model, traced = imported.nir_graph, imported.graph
+        ctx.diagnostics.extend(imported.warnings)
+    else:
+        if not isinstance(model, nn.Module):
+            model = load(model, trust_pickle=trust_pickle, factory=factory)
+        traced = trace(model, input_shape, timesteps)
     graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
     problems = [d for rule in tgt.rules() for d in rule(graph)]
     if problems:

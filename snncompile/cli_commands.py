@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -16,6 +19,24 @@ def _echo_ir(title: str, text: str) -> None:
     click.echo(f"// ----- IR after {title} -----\n{text}", err=True)
 
 
+def nir_source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--nir-dt and --nir-convention: how to read a .nir MODEL (frontend.nir_reader)."""
+    fn = click.option("--nir-convention", default="auto", show_default=True,
+                      type=click.Choice(["auto", "nir", "snncompile", "snntorch", "spikingjelly", "norse"]),
+                      help="program that wrote the .nir MODEL (its comparison and quirks)")(fn)
+    return click.option("--nir-dt", type=float, help="time step in seconds of the .nir MODEL (default: its "
+                        "metadata, else the convention's), and of the graph written by --target nir (1e-4)")(fn)
+
+
+def _nir_target(target: str, dt: float | None, allow: tuple[str, ...], input_gain: str) -> AbstractContextManager:
+    if target != "nir":
+        return nullcontext()
+    from snncompile.targets.nir_target import nir_options
+
+    options: dict[str, Any] = {"allow": frozenset(allow), "input_gain": input_gain}
+    return nir_options(**options, **({"dt": dt} if dt is not None else {}))
+
+
 @cli.command("compile")
 @model_options
 @click.option("--target", "-t", "target", default="sim", show_default=True, help="see --list-targets")
@@ -24,10 +45,16 @@ def _echo_ir(title: str, text: str) -> None:
 @click.option("--time-passes", is_flag=True, help="print each pass's wall time")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
+@nir_source_options
+@click.option("--nir-allow", multiple=True, type=click.Choice(["reset", "non-strict"]),
+              help="--target nir: export this approximation anyway (warned and recorded in the report)")
+@click.option("--nir-input-gain", type=click.Choice(["r", "weights"]), default="r", show_default=True,
+              help="--target nir: neuron input gain in r (snntorch, spikingjelly) or in the weights (norse)")
 @guarded
 def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                 factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
-                time_passes: bool, check: bool) -> None:
+                time_passes: bool, check: bool, nir_dt: float | None, nir_convention: str,
+                nir_allow: tuple[str, ...], nir_input_gain: str) -> None:
     """Compile MODEL for a target and write the artifact to OUTPUT."""
     from snncompile.api import compile as compile_model
     from snncompile.ir import print_graph
@@ -36,9 +63,11 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
         if print_ir_after in ("all", getattr(p, "name", None)):
             _echo_ir(getattr(p, "spec", "?"), print_graph(graph))  # type: ignore[arg-type]
 
-    result = compile_model(model, target, output, input_shape=input_shape, timesteps=timesteps,
-                           trust_pickle=trust_pickle, factory=factory,
-                           after_pass=after_pass if print_ir_after else None)
+    with _nir_target(target, nir_dt, nir_allow, nir_input_gain):
+        result = compile_model(model, target, output, input_shape=input_shape, timesteps=timesteps,
+                               trust_pickle=trust_pickle, factory=factory,
+                               after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
+                               nir_convention=nir_convention)
     if print_ir_after in ("all", "trace"):
         _echo_ir("trace", print_graph(result.traced))
     for d in result.diagnostics:
@@ -57,13 +86,21 @@ def _run_check(result: object) -> None:
     from snncompile.check import check_compile, random_input
 
     x = random_input(result.traced)  # type: ignore[attr-defined]
-    report = check_compile(result.model, result.traced, result.graph, x)  # type: ignore[attr-defined]
+    if "nir" in result.traced.metadata:  # type: ignore[attr-defined]  # a .nir source: no PyTorch model
+        from snncompile.frontend.nir_reference import check_nir_result
+
+        report = check_nir_result(result, x)
+    else:
+        report = check_compile(result.model, result.traced, result.graph, x)  # type: ignore[attr-defined]
     click.echo(f"check on {x.shape[1]} random inputs, T = {x.shape[0]}:")
     for row in report.layers:
         after = "-" if row.traced_vs_compiled is None else str(row.traced_vs_compiled)
         click.echo(f"  {row.layer:32s} {row.decisions:9d} decisions  model≠IR {row.model_vs_traced:5d}  "
                    f"IR≠compiled {after:>5s}")
     click.echo(f"  readout max |model − compiled| = {report.readout_model_vs_compiled:.3g}")
+    if not report.exact and "nir" in result.traced.metadata:  # type: ignore[attr-defined]
+        raise error("SNC815", "the compiled graph does not reproduce the NIR graph's spikes (see table above)",
+                    hint="'model' is the NIR graph run by forward Euler at --nir-dt; check --nir-convention")
     if not report.exact:
         raise error("SNC403", "the compiled graph does not reproduce the model's spikes (see table above)",
                     hint="rerun with --print-ir-after all and report the first differing layer")
@@ -72,19 +109,24 @@ def _run_check(result: object) -> None:
 
 @cli.command("inspect")
 @model_options
+@nir_source_options
 @guarded
 def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
-                factory: str | None) -> None:
+                factory: str | None, nir_dt: float | None, nir_convention: str) -> None:
     """Print MODEL's traced IR and a per-layer summary table."""
     from rich.console import Console
     from rich.table import Table
 
     from snncompile.api import load
     from snncompile.frontend import trace
+    from snncompile.frontend.nir_reader import is_nir_path, load_nir
     from snncompile.ir import print_graph
     from snncompile.ir.stats import node_stats
 
-    graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps)
+    if is_nir_path(model):
+        graph = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps).graph
+    else:
+        graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps)
     click.echo(print_graph(graph))
     table = Table(title=f"{model.name}: per-layer summary")
     for col in ("node", "kind", "origin", "shape", "neurons", "synapses", "parameters"):

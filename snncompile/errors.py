@@ -44,6 +44,19 @@ CODES: dict[str, str] = {
     "SNC702": "SNN-library module used at the wrong time granularity",
     "SNC403": "compiled graph disagrees with the model",
     "SNC410": "op not supported by the target",
+    "SNC800": "op has no NIR equivalent",
+    "SNC801": "reset kind or timing not expressible in NIR",
+    "SNC802": "non-strict threshold comparison not expressible in NIR",
+    "SNC803": "decay has no NIR time constant",
+    "SNC804": "graph structure not expressible in NIR",
+    "SNC805": "NIR export approximation accepted by opt-in",
+    "SNC806": "invalid NIR option",
+    "SNC810": "NIR file could not be read",
+    "SNC811": "NIR node type not supported by the reader",
+    "SNC812": "NIR parameters not representable in the IR",
+    "SNC813": "NIR graph structure not supported",
+    "SNC814": "NIR dt not given; a default was assumed",
+    "SNC815": "compiled graph disagrees with the NIR graph's own semantics",
 }
 
 

@@ -17,9 +17,23 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
+from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, WindowReadout
 from snncompile.targets.loihi.caps import A_NO_WRAP, A_PORT, DECAY_UNITY, SHIFT, STATE_LIMIT
 from snncompile.targets.loihi.structure import diag
+
+
+def unpipelined(graph: ir.Graph) -> ir.Graph:
+    """The scheduled graph without its pipeline (no hop delays, resets or readout window): within each
+    population's valid window it computes the same values, in T instead of T + L steps."""
+    nodes: list[ir.Op] = []
+    for n in graph.nodes:
+        if isinstance(n, ScheduledLIF):
+            n = ir.LIF(n.name, tuple(ir.Edge(e.src) for e in n.inputs), n.origin, decay=n.decay,
+                       threshold=n.threshold, comparison=n.comparison, reset=n.reset, gain=n.gain)
+        elif isinstance(n, WindowReadout):
+            n = ir.Readout(n.name, tuple(ir.Edge(e.src) for e in n.inputs), n.origin, weight=n.weight, bias=n.bias)
+        nodes.append(n)
+    return graph.with_nodes(nodes)
 
 
 def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int = 128) -> dict[str, float]:
@@ -27,14 +41,13 @@ def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int 
     if calibration is None:
         return {}
     from snncompile.sim.interpreter import simulate
-    from snncompile.targets.loihi.numerics import pad_input
 
+    flat = unpipelined(graph)
     drives: dict[str, float] = {}
-    padded = pad_input(calibration, graph.metadata["loihi"]["latency"])
-    for start in range(0, padded.shape[1], batch):
-        result = simulate(graph, padded[:, start:start + batch])
-        for pop in graph.of_kind(ScheduledLIF):
-            total = sum(_unbiased(graph.node(e.src), result[e.src]) for e in pop.inputs)
+    for start in range(0, calibration.shape[1], batch):
+        result = simulate(flat, calibration[:, start:start + batch])
+        for pop in flat.of_kind(ir.LIF):
+            total = sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs)
             gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
             peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
             drives[pop.name] = max(drives.get(pop.name, 0.0), peak)

@@ -93,3 +93,14 @@ def test_conv_is_exact_and_wraps_at_24_bits() -> None:
     np.testing.assert_array_equal(got.reshape(ref.shape), ref)
     big = torch.tensor([2.0**23 - 1, 2.0**23, -(2.0**23), -(2.0**23) - 1, 3 * 2.0**23])
     np.testing.assert_array_equal(wrap24(big).numpy(), [2**23 - 1, -(2**23), -(2**23), 2**23 - 1, -(2**23)])
+
+
+def test_float32_conv_fast_path_is_exact_on_nnpack_sized_batches() -> None:
+    rng = np.random.default_rng(2)
+    w = 2 * rng.integers(-128, 128, (32, 32, 3, 3)).astype(float)
+    x = (rng.random((4, 64, 32, 8, 8)) < 0.3).astype(float)
+    conv = ir.Conv2d("c", (ir.Edge("x"),), weight=w, padding=(1, 1))
+    got = LOIHI_OPS[ir.Conv2d](conv, [torch.from_numpy(x)]).numpy().reshape(256, 32, 8, 8)
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x.reshape(256, 32, 8, 8)).long(), torch.from_numpy(w).long(),
+                                     padding=(1, 1)).numpy()
+    np.testing.assert_array_equal(got, ref)

@@ -1,0 +1,176 @@
+"""verify(): compile a model, run every stage on the same data, check agreement and accuracy, write reports."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from snncompile import ir
+from snncompile.api import load
+from snncompile.errors import Diagnostic, error
+from snncompile.frontend import trace
+from snncompile.verify.data import VerifyData, load_data
+from snncompile.verify.plugins import Compiled, build_stages, compile_for_verify
+from snncompile.verify.runner import RunStats, compare_extra, graph_of, run_stages
+from snncompile.verify.stages import Layer
+
+DEFAULT_TOLERANCE = 0.01
+"""Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage: 1 percentage point."""
+LAVA_SAMPLES = 4
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of verify(): statistics per stage, layer and stage pair, the checks, and where reports went."""
+
+    model: str
+    target: str
+    data: VerifyData
+    compiled: Compiled
+    stats: RunStats
+    tolerance: float
+    quantization: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[Diagnostic] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self.stats.layers
+
+    @property
+    def reference(self) -> str:
+        return self.stats.stages[0].name
+
+    @property
+    def final(self) -> str:
+        return self.stats.stages[-1].name
+
+    def accuracy(self, stage: str) -> float | None:
+        if self.data.labels is None or stage not in self.stats.correct:
+            return None
+        return self.stats.correct[stage] / self.stats.samples
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.problems)
+
+    def pair(self, a: str, b: str) -> Any:
+        return next((p for p in self.stats.pairs if p.a == a and p.b == b), None)
+
+    def to_json(self) -> dict[str, Any]:
+        from snncompile.verify.report_json import report_to_json
+
+        return report_to_json(self)
+
+
+def _checks(report: VerifyReport) -> list[Diagnostic]:
+    """Errors: a stage expected to be exact that is not (naming the first diverging layer), and a compiled
+    accuracy more than `tolerance` below the reference."""
+    found = []
+    for pair in report.stats.pairs:
+        first = pair.first_divergence(report.layers)
+        if pair.expect_exact and first is not None:
+            found.append(Diagnostic("SNC900", f"{pair.b} disagrees with {pair.a} in "
+                                    f"{sum(1 for v in pair.mismatches.values() if v)} layer(s); first diverging: "
+                                    f"{first.describe()}", node=first.layer, origin=first.origin or None,
+                                    hint="this stage should reproduce the previous one exactly; "
+                                         "--print-ir-after all shows what the passes did to this layer"))
+    ref, fin = report.accuracy(report.reference), report.accuracy(report.final)
+    if ref is not None and fin is not None and ref - fin > report.tolerance + 1e-12:
+        found.append(Diagnostic("SNC901", f"compiled accuracy {100 * fin:.2f}% is {100 * (ref - fin):.2f} points "
+                                f"below the reference {100 * ref:.2f}% (tolerance {100 * report.tolerance:.2f})",
+                                hint="see the quantization errors per layer in the report"))
+    return found
+
+
+def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Sequence[int] | None,
+                     timesteps: int | None, trust_pickle: bool, factory: str | None
+                     ) -> tuple[nn.Module, tuple[int, ...], int]:
+    module = model if isinstance(model, nn.Module) else load(model, trust_pickle=trust_pickle, factory=factory)
+    graph = trace(module, input_shape, timesteps)
+    (inp,) = graph.of_kind(ir.Input)
+    steps = graph.timesteps or timesteps
+    if not steps:
+        raise error("SNC105", "the number of timesteps T is unknown", hint="pass --timesteps or set model.timesteps")
+    return module, tuple(inp.shape), int(steps)
+
+
+def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
+    from snncompile.verify.lava import LavaStage, lava_python
+
+    python = lava_python()
+    graph = report.compiled.result.graph
+    if lava is False or report.target != "loihi":
+        return
+    if python is None:
+        if lava:
+            report.problems.append(Diagnostic("SNC903", "Lava stage requested but no .venv-lava was found",
+                                              hint="run scripts/setup_lava.sh", severity="warning"))
+        return
+    x = np.ascontiguousarray(report.data.frames[:, :samples])
+    compare_extra(report.stats, LavaStage(graph, report.layers, python), "bit-exact", x)
+
+
+def verify(model: nn.Module | str | os.PathLike[str], target: str = "loihi", data: str | os.PathLike[str] | None =
+           "digits", *, samples: int | None = None, batch: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
+           scheduled: bool = False, lava: bool | None = None, lava_samples: int = LAVA_SAMPLES,
+           json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
+           progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
+           trust_pickle: bool = False, factory: str | None = None) -> VerifyReport:
+    """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
+    simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
+    requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
+    Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901 accuracy)."""
+    start = time.perf_counter()
+    module, shape, steps = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
+    vdata = load_data(data, shape, steps).head(samples)
+    compiled = compile_for_verify(module, target, vdata, input_shape=input_shape, timesteps=timesteps)
+    compile_s = time.perf_counter() - start
+    layers = _layers(compiled)
+    stages = build_stages(compiled, layers, scheduled=scheduled)
+    stats = run_stages(stages, layers, vdata, batch, progress)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    report = VerifyReport(source, target, vdata, compiled, stats, tolerance)
+    report.problems += [d for d in compiled.result.diagnostics if d.severity == "error"]
+    _lava(report, lava, lava_samples)
+    _quantization(report)
+    report.problems += _checks(report)
+    report.seconds = {"compile": compile_s, **stats.seconds, "total": time.perf_counter() - start}
+    _write(report, json_path, html_dir)
+    return report
+
+
+def _layers(compiled: Compiled) -> list[Layer]:
+    from snncompile.verify.stages import neuron_layers
+
+    return neuron_layers(compiled.result.traced)
+
+
+def _quantization(report: VerifyReport) -> None:
+    sched = report.compiled.graph_after("loihi-schedule")
+    fixed = graph_of(report.stats.stages, "bit-exact")
+    if sched is None or fixed is None:
+        return
+    from snncompile.verify.quant import quantization_errors
+
+    report.quantization = quantization_errors(sched, fixed, report.layers)
+
+
+def _write(report: VerifyReport, json_path: str | os.PathLike[str] | None,
+           html_dir: str | os.PathLike[str] | None) -> None:
+    if json_path is not None:
+        from snncompile.verify.report_json import write_json
+
+        report.files.append(write_json(report, Path(json_path)))
+    if html_dir is not None:
+        from snncompile.verify.report_html import write_html
+
+        report.files += write_html(report, Path(html_dir))

@@ -1,0 +1,81 @@
+"""The Lava stage: the emitted Loihi artifact run in Lava (fixed_pt) in the separate Lava environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snncompile import ir
+from snncompile.errors import error
+from snncompile.verify.stages import Layer, Stage, StageOutput, graph_members
+
+RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
+TIMEOUT_S = 900
+
+
+def lava_python() -> Path | None:
+    """The Lava interpreter: $SNNCOMPILE_LAVA_PYTHON, else .venv-lava in the working directory or the checkout."""
+    env = os.environ.get("SNNCOMPILE_LAVA_PYTHON")
+    candidates = [Path(env)] if env else []
+    candidates += [Path.cwd() / ".venv-lava" / "bin" / "python",
+                   Path(__file__).resolve().parents[2] / ".venv-lava" / "bin" / "python"]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def unstream(spikes: np.ndarray, samples: int, steps: int, phase: int) -> np.ndarray:
+    """Lava's streamed output [B·T + L, ...] (samples back to back) -> [T, B, ...]: sample b reaches the
+    layer at depth `phase` at step b·T + phase (the netx reset schedule makes each sample independent)."""
+    return np.stack([spikes[b * steps + phase:b * steps + phase + steps] for b in range(samples)], axis=1)
+
+
+class LavaStage(Stage):
+    """Runs the compiled graph's netx artifact in Lava; every chain layer's spikes, mapped to the layers."""
+
+    def __init__(self, graph: ir.Graph, layers: list[Layer], python: Path) -> None:
+        super().__init__("lava", f"emitted netx artifact run in Lava fixed_pt ({python})", exact=True)
+        self.graph, self.layers, self.python = graph, layers, python
+        self.seconds: dict[str, float] = {}
+
+    def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        from snncompile.targets.loihi.emit import MANIFEST, emit_loihi
+
+        with tempfile.TemporaryDirectory(prefix="snncompile-lava-") as tmp:
+            root = Path(tmp)
+            (root / "artifact").mkdir()
+            emit_loihi(self.graph, root / "artifact")
+            np.save(root / "x.npy", x)
+            job = {"artifact": str(root / "artifact"), "input": str(root / "x.npy"), "output": str(root / "out.npz")}
+            (root / "jobs.json").write_text(json.dumps([job]))
+            proc = subprocess.run([str(self.python), str(RUNTIME), str(root / "jobs.json")], capture_output=True,
+                                  text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            if proc.returncode != 0:
+                raise error("SNC903", f"the Lava run failed (exit {proc.returncode}): "
+                            f"{proc.stderr.strip().splitlines()[-1:] or ['no output']}",
+                            hint=f"run `{self.python} {RUNTIME} {root / 'jobs.json'}` by hand to see why")
+            manifest = json.loads((root / "artifact" / MANIFEST).read_text())
+            with np.load(root / "out.npz") as data:
+                raw = {k: data[k] for k in data.files}
+        self.seconds = dict(zip(("build", "run", "read"), map(float, raw.pop("seconds")), strict=True))
+        return StageOutput(self._spikes(raw, manifest, x.shape[0], x.shape[1]), None, dtype)
+
+    def _spikes(self, raw: dict[str, np.ndarray], manifest: dict, steps: int, samples: int) -> dict[str, np.ndarray]:
+        where = {m["node"]: (la["index"], m["offset"], m["size"]) for la in manifest["layers"] for m in la["members"]}
+        out = {}
+        for layer, names in graph_members(self.graph, self.layers).items():
+            if not all(n in where for n in names):
+                continue
+            total = None
+            for n in names:
+                index, offset, size = where[n]
+                flat = raw[f"layer{index}"].reshape(raw[f"layer{index}"].shape[0], -1)[:, offset:offset + size]
+                part = flat.reshape(-1, *self.graph.shapes[n]).astype(np.float64)
+                part = unstream(part, samples, steps, index)
+                total = part if total is None else total + part
+            out[layer] = total  # type: ignore[assignment]
+        return out

@@ -1,0 +1,96 @@
+"""Per-target verification plans: how to compile for verification and which stages to run, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from snncompile import ir
+from snncompile.api import CompileResult
+from snncompile.api import compile as compile_model
+from snncompile.passes import Pass
+from snncompile.passes.pipelines import float_passes
+from snncompile.verify.data import VerifyData
+from snncompile.verify.stages import GraphStage, Layer, Stage, TorchStage
+
+
+@dataclass
+class Compiled:
+    """A compile and the graph after each of its passes (by pass name), for the intermediate stages."""
+
+    result: CompileResult
+    after: dict[str, ir.Graph] = field(default_factory=dict)
+
+    @property
+    def lowered(self) -> ir.Graph:
+        """The float graph after the last target-independent pass (folded and lowered)."""
+        names = {p.name for p in float_passes()}
+        last = [r.name for r in self.result.records if r.name in names]
+        return self.after[last[-1]] if last else self.result.traced
+
+    def graph_after(self, name: str) -> ir.Graph | None:
+        return self.after.get(name)
+
+
+def _options(target: str, data: VerifyData) -> AbstractContextManager[Any]:
+    """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it)."""
+    if target == "loihi" and data.calibration is not None:
+        from snncompile.targets.loihi import loihi_options
+
+        return loihi_options(calibration=data.calibration)
+    return nullcontext()
+
+
+def compile_for_verify(model: nn.Module, target: str, data: VerifyData,
+                       after_pass: Callable[[Pass, ir.Graph], None] | None = None, **kwargs: Any) -> Compiled:
+    """Compile `model` for `target`, keeping the graph after every pass."""
+    after: dict[str, ir.Graph] = {}
+
+    def keep(p: Pass, graph: ir.Graph) -> None:
+        after[p.name] = graph
+        if after_pass is not None:
+            after_pass(p, graph)
+
+    with _options(target, data):
+        result = compile_model(model, target, after_pass=keep, **kwargs)
+    return Compiled(result, after)
+
+
+def float_stages(compiled: Compiled, layers: list[Layer]) -> list[Stage]:
+    """The stages every target has: the PyTorch model, the traced IR and the folded, lowered IR."""
+    res = compiled.result
+    stages: list[Stage] = []
+    if isinstance(res.model, nn.Module):
+        stages.append(TorchStage("pytorch", "the PyTorch model (forward hooks on the neuron modules)",
+                                 model=res.model, layers=layers))
+    stages.append(GraphStage("traced", "traced float IR (float simulator)", graph=res.traced, layers=layers))
+    stages.append(GraphStage("lowered", "folded and lowered float IR (float simulator)", graph=compiled.lowered,
+                             layers=layers))
+    return stages
+
+
+def loihi_stages(compiled: Compiled, layers: list[Layer], scheduled: bool) -> list[Stage]:
+    """Float stages, optionally the pipelined float graph, then the bit-exact Lava fixed_pt simulation."""
+    from snncompile.targets.loihi import LOIHI_OPS
+
+    stages = float_stages(compiled, layers)
+    latency = int(compiled.result.graph.metadata["loihi"]["latency"])
+    sched = compiled.graph_after("loihi-schedule")
+    if scheduled and sched is not None:
+        stages.append(GraphStage("scheduled", f"pipelined float IR: one step per hop, latency {latency}",
+                                 graph=sched, layers=layers, latency=latency))
+    stages.append(GraphStage("bit-exact", "fixed-point graph in the bit-exact Loihi simulator (Lava fixed_pt)",
+                             exact=False, graph=compiled.result.graph, layers=layers, numerics=LOIHI_OPS,
+                             latency=latency, count_events=True))
+    return stages
+
+
+def build_stages(compiled: Compiled, layers: list[Layer], *, scheduled: bool = False) -> list[Stage]:
+    """The stages for the compile's target, in pipeline order (the last one is `compiled`)."""
+    if compiled.result.target == "loihi":
+        return loihi_stages(compiled, layers, scheduled)
+    return float_stages(compiled, layers)

@@ -1,0 +1,145 @@
+"""Runs every verification stage on the same inputs, chunk by chunk, and collects agreement and statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from snncompile import ir
+from snncompile.verify.agreement import Activity, PairAgreement
+from snncompile.verify.data import VerifyData
+from snncompile.verify.stages import GraphStage, Layer, Stage, StageOutput
+
+MEMORY_BUDGET = 1 << 30
+"""Bytes the simulator may hold per chunk (it keeps every node's [T, B, ...] output while running)."""
+MAX_BATCH = 150
+
+
+@dataclass
+class RunStats:
+    """Everything accumulated over the chunks of one verification run."""
+
+    stages: list[Stage]
+    layers: list[Layer]
+    pairs: list[PairAgreement]
+    activity: dict[str, dict[str, Activity]]
+    correct: dict[str, int] = field(default_factory=dict)
+    logit_error: dict[str, float] = field(default_factory=dict)
+    events: dict[str, dict[str, int]] = field(default_factory=dict)
+    rasters: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+
+
+def stage_pairs(stages: list[Stage]) -> list[PairAgreement]:
+    """Each stage against the one before it, and every later stage against the first (the reference).
+    A pair is expected to agree exactly when every stage after `a` up to `b` is exact."""
+    pairs = []
+    for i in range(1, len(stages)):
+        for j in sorted({i - 1, 0}):
+            exact = all(s.exact for s in stages[j + 1:i + 1])
+            pairs.append(PairAgreement(stages[j].name, stages[i].name, exact))
+    return pairs
+
+
+def chunk_size(stages: list[Stage], timesteps: int, requested: int | None) -> int:
+    """Samples per chunk: what the largest stage graph can simulate within MEMORY_BUDGET."""
+    if requested:
+        return requested
+    per_sample = 1
+    for s in stages:
+        if isinstance(s, GraphStage) and s.graph is not None:
+            values = sum(int(np.prod(shape)) for shape in s.graph.shapes.values())
+            per_sample = max(per_sample, values * (timesteps + s.latency) * 8 * 2)
+    return int(np.clip(MEMORY_BUDGET // per_sample, 1, MAX_BATCH))
+
+
+@contextmanager
+def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (a no-op when disabled)."""
+    if not enabled:
+        yield lambda n, what: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("verify {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=total)
+        yield lambda n, what: bar.update(task, advance=n, description=what)
+
+
+def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.ndarray | None, offset: int) -> None:
+    ref = next(iter(outputs.values()))
+    for pair in stats.pairs:
+        sa, sb = outputs[pair.a].spikes, outputs[pair.b].spikes
+        for la in stats.layers:
+            if la.name in sa and la.name in sb:
+                pair.update(la, sa[la.name], sb[la.name], offset)
+    for name, out in outputs.items():
+        for la in stats.layers:
+            if la.name in out.spikes:
+                stats.activity[name].setdefault(la.name, Activity(la.levels)).update(out.spikes[la.name])
+                if offset == 0:
+                    stats.rasters.setdefault(name, {})[la.name] = out.spikes[la.name][:, 0].copy()
+        for layer, found in out.events.items():
+            total = stats.events.setdefault(layer, {})
+            for k, v in found.items():
+                total[k] = total.get(k, 0) + v
+        if out.logits is None:
+            continue
+        if labels is not None:
+            stats.correct[name] = stats.correct.get(name, 0) + int(np.sum(out.logits.argmax(1) == labels))
+        if ref.logits is not None and ref.logits.shape == out.logits.shape:
+            err = float(np.max(np.abs(out.logits - ref.logits))) if out.logits.size else 0.0
+            stats.logit_error[name] = max(stats.logit_error.get(name, 0.0), err)
+
+
+def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch: int | None = None,
+               progress: bool = False) -> RunStats:
+    """Every stage on every chunk of `data`, the same inputs for all; statistics accumulated per chunk."""
+    stats = RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
+    size = chunk_size(stages, data.frames.shape[0], batch)
+    with progress_bar(data.samples, progress) as advance:
+        for offset in range(0, data.samples, size):
+            x = np.ascontiguousarray(data.frames[:, offset:offset + size])
+            labels = None if data.labels is None else data.labels[offset:offset + size]
+            outputs: dict[str, StageOutput] = {}
+            dtype = torch.float64
+            for stage in stages:
+                advance(0, f"{stage.name} [{offset}:{offset + x.shape[1]}]")
+                start = time.perf_counter()
+                outputs[stage.name] = stage.run(x, dtype)
+                stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
+                dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
+            _accumulate(stats, outputs, labels, offset)
+            stats.samples += x.shape[1]
+            advance(x.shape[1], "")
+    return stats
+
+
+def compare_extra(stats: RunStats, stage: Stage, base: str, x: np.ndarray) -> PairAgreement:
+    """Run one more stage (Lava) on a subset x and compare it with stage `base` run again on the same x."""
+    reference = next(s for s in stats.stages if s.name == base)
+    pair = PairAgreement(base, stage.name, stage.exact)
+    start = time.perf_counter()
+    got = stage.run(x, torch.float64)
+    stats.seconds[stage.name] = time.perf_counter() - start
+    want = reference.run(x, torch.float64)
+    activity = stats.activity.setdefault(stage.name, {})
+    for la in stats.layers:
+        if la.name in got.spikes and la.name in want.spikes:
+            pair.update(la, want.spikes[la.name], got.spikes[la.name], 0)
+            activity.setdefault(la.name, Activity(la.levels)).update(got.spikes[la.name])
+    stats.pairs.append(pair)
+    return pair
+
+
+def graph_of(stages: list[Stage], name: str) -> ir.Graph | None:
+    return next((s.graph for s in stages if s.name == name and isinstance(s, GraphStage)), None)

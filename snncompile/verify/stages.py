@@ -1,0 +1,155 @@
+"""Verification stages: each runs the network one way and returns every neuron layer's spikes, time-aligned."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from snncompile import ir
+from snncompile.check import model_outputs
+from snncompile.errors import InternalError
+from snncompile.passes.lower_mlf import level_name
+from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, _sum
+from snncompile.sim.interpreter import simulate
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A neuron layer of the traced graph: what every stage reports on, keyed by the traced node name."""
+
+    name: str
+    origin: str
+    shape: tuple[int, ...]
+    levels: int
+
+    @property
+    def neurons(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def label(self) -> str:
+        return self.origin or self.name
+
+
+def neuron_layers(traced: ir.Graph) -> list[Layer]:
+    """Every neuron node of the traced graph, in topological order."""
+    return [Layer(n.name, n.origin, tuple(traced.shapes[n.name]), int(getattr(n, "levels", 1)))
+            for n in traced.of_kind(*ir.NEURON_OPS)]
+
+
+@dataclass
+class StageOutput:
+    """One chunk's result: spikes [T, B, *shape] per layer name (zero-latency time), readout logits [B, K]."""
+
+    spikes: dict[str, np.ndarray]
+    logits: np.ndarray | None
+    dtype: torch.dtype = torch.float64
+    events: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Stage:
+    """A way of running the network. `exact`: expected to match the previous stage spike for spike."""
+
+    name: str
+    description: str
+    exact: bool = True
+
+    def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        raise NotImplementedError
+
+
+@dataclass
+class TorchStage(Stage):
+    """The user's PyTorch model, neuron modules recorded by forward hooks on their module paths."""
+
+    model: nn.Module | None = None
+    layers: list[Layer] = field(default_factory=list)
+
+    def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers})
+        origins = [la.origin for la in self.layers]
+        spikes = {}
+        for la in self.layers:
+            ref = recorded.get(la.origin)
+            full = (x.shape[0], x.shape[1], *la.shape)
+            # a module reused by several layers is ambiguous; a TimeDistributed one sees [T·B, ...]
+            if ref is not None and origins.count(la.origin) == 1 and ref.size == int(np.prod(full)):
+                spikes[la.name] = np.asarray(ref, np.float64).reshape(full)
+        logits = np.asarray(y, np.float64) if y.ndim == 2 else None
+        return StageOutput(spikes, logits, used)
+
+
+def graph_members(graph: ir.Graph, layers: list[Layer]) -> dict[str, tuple[str, ...]]:
+    """For each layer, the populations of `graph` whose outputs sum to it: the node of the same name, or
+    its lowered MLF levels. Layers the graph does not hold are left out."""
+    found = {}
+    for la in layers:
+        if la.name in graph and not isinstance(graph.node(la.name), ir.Add):
+            found[la.name] = (la.name,)
+            continue
+        names = tuple(level_name(la.name, k) for k in range(la.levels))
+        if la.levels > 1 and all(n in graph for n in names):
+            found[la.name] = names
+    return found
+
+
+@dataclass
+class GraphStage(Stage):
+    """An IR graph run by the simulator with some numerics. A pipelined graph (latency L) gets L extra zero
+    frames; each population's spikes are shifted back by its pipeline depth (its `phase`)."""
+
+    graph: ir.Graph | None = None
+    layers: list[Layer] = field(default_factory=list)
+    numerics: Mapping[type[ir.Op], OpImpl] = field(default_factory=lambda: FLOAT_OPS)
+    latency: int = 0
+    count_events: bool = False
+
+    def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        if self.graph is None:
+            raise InternalError(f"stage {self.name} has no graph")
+        members = graph_members(self.graph, self.layers)
+        wanted = [n for names in members.values() for n in names]
+        probe = ir.Graph(self.graph.nodes, tuple(dict.fromkeys((*self.graph.outputs, *wanted))),
+                         self.graph.metadata)
+        frames = x if not self.latency else np.concatenate([x, np.zeros((self.latency, *x.shape[1:]))])
+        events: dict[str, dict[str, int]] = {}
+        numerics = counting_numerics(self.numerics, events) if self.count_events else self.numerics
+        result = simulate(probe, frames, record="outputs", numerics=numerics,
+                          dtype=torch.float64 if self.count_events else dtype)
+        steps = x.shape[0]
+        spikes = {}
+        for layer, names in members.items():
+            phase = int(getattr(self.graph.node(names[0]), "phase", 0)) if self.latency else 0
+            spikes[layer] = sum(result[n][phase:phase + steps] for n in names)  # type: ignore[misc]
+        out = result[self.graph.outputs[0]]
+        logits = out if out.ndim == 2 else None
+        per_layer = {la: _merge(events, names) for la, names in members.items() if any(n in events for n in names)}
+        return StageOutput(spikes, logits, dtype, per_layer)
+
+
+def _merge(events: dict[str, dict[str, int]], names: tuple[str, ...]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for n in names:
+        for k, v in events.get(n, {}).items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def counting_numerics(numerics: Mapping[type[ir.Op], OpImpl], events: dict[str, dict[str, int]]
+                      ) -> dict[type[ir.Op], OpImpl]:
+    """Loihi numerics whose integer LIF also counts current wraps and voltage saturations per population."""
+    from snncompile.ir.ops_fixed import LoihiLIF
+    from snncompile.targets.loihi.numerics import lif_kernel
+
+    def counted(op: LoihiLIF, xs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[type-arg]
+        a = _sum(xs)
+        found = events.setdefault(op.name, {"wraps": 0, "saturations": 0})
+        spikes = lif_kernel(a.reshape(a.shape[0], -1).numpy(), op, batch=a.shape[1], events=found)
+        return torch.from_numpy(spikes).reshape(a.shape)
+
+    return {**numerics, LoihiLIF: counted}  # type: ignore[dict-item]

@@ -1,0 +1,100 @@
+"""Emitted networks run in Lava (Loihi2SimCfg, fixed_pt) spike for spike like the bit-exact simulator.
+
+All networks run in one subprocess of the Lava environment (.venv-lava, made by `make setup-lava`): every
+layer, every timestep, three samples streamed back to back through netx's reset schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snncompile import ir
+from snncompile.ir.ops_fixed import LoihiLIF
+from snncompile.passes import PassContext
+from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
+from snncompile.targets.loihi.artifact import simulate_artifact
+from snncompile.targets.loihi.emit import emit_loihi
+from snncompile.targets.loihi.lava_runtime import stream
+from snncompile.targets.loihi.numerics import lif_kernel
+
+ROOT = Path(__file__).resolve().parents[3]
+LAVA_PYTHON = ROOT / ".venv-lava" / "bin" / "python"
+RUNTIME = ROOT / "snncompile" / "targets" / "loihi" / "lava_runtime.py"
+NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "stress_graph", "wide_dense"]
+SAMPLES = 3
+
+if not LAVA_PYTHON.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{LAVA_PYTHON} is missing: `make test` creates it with scripts/setup_lava.sh")
+    pytest.skip("no .venv-lava (run scripts/setup_lava.sh)", allow_module_level=True)
+
+
+def build(name: str) -> tuple[ir.Graph, np.ndarray]:
+    """The fixed-point graph and a real-valued input [T, SAMPLES, ...] for one test network."""
+    rng = np.random.default_rng(7)
+    if name == "stress_graph":
+        q = testnets.stress_graph()
+        return q, (rng.random((q.timesteps, SAMPLES, 600)) < 0.95).astype(float)
+    graph = testnets.dense_chain((256, 128, 96, 64), timesteps=10) if name == "wide_dense" \
+        else getattr(testnets, name)()
+    (inp,) = graph.of_kind(ir.Input)
+    x = rng.random((graph.timesteps, SAMPLES, *inp.shape))
+    return LOIHI.configured(calibration=x).pipeline().run(graph, PassContext())[0], x
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ir.Graph, Path, np.ndarray, dict]]:
+    root = tmp_path_factory.mktemp("lava")
+    jobs, runs = [], {}
+    for name in NETS:
+        q, x = build(name)
+        out = root / name
+        out.mkdir()
+        emit_loihi(q, out)
+        np.save(out / "x.npy", x)
+        jobs.append({"artifact": str(out), "input": str(out / "x.npy"), "output": str(out / "lava.npz")})
+        runs[name] = (q, out, x, {})
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    proc = subprocess.run([str(LAVA_PYTHON), str(RUNTIME), str(root / "jobs.json")], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for name in NETS:
+        with np.load(runs[name][1] / "lava.npz") as data:
+            runs[name][3].update({k: data[k] for k in data.files})
+    return runs
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_lava_spikes_equal_the_simulator_at_every_layer_and_step(name: str, runs: dict) -> None:
+    q, out, x, lava = runs[name]
+    _, sim = simulate_artifact(out, stream(x, 0)[:, None])
+    layers = sorted(k for k in lava if k.startswith("layer"))
+    assert len(layers) == len(q.metadata["loihi"]["layers"])
+    compared = spikes = 0
+    for key in layers:
+        ours = sim[key][:, 0]
+        assert lava[key].shape == ours.shape, key
+        mismatches = int(np.sum(lava[key] != ours))
+        assert mismatches == 0, f"{name} {key}: {mismatches} of {ours.size} spike decisions differ"
+        compared, spikes = compared + ours.size, spikes + int(ours.sum())
+    assert spikes > 0.02 * compared
+    print(f"{name}: {compared} spike decisions over {len(layers)} layers, {spikes} spikes, 0 mismatches")
+
+
+def test_stress_network_wraps_the_current_and_saturates_the_voltage(runs: dict) -> None:
+    q, _, x, _ = runs["stress_graph"]
+    res = simulate_loihi(q, stream(x, 0)[:, None])
+    events: dict[str, int] = {}
+    for pop in q.of_kind(LoihiLIF):
+        a = sum(res[e.src] for e in pop.inputs)
+        steps = a.shape[0]
+        shifted = np.concatenate([np.zeros((1, *a.shape[1:])), a[:-1]])  # every input edge has delay 1
+        lif_kernel(shifted.reshape(steps, -1), pop, batch=1, events=events)  # type: ignore[arg-type]
+    assert events["wraps"] > 20 and events["saturations"] > 100, events
+    print(f"stress: {events}")
