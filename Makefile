@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.snncompile-installed
 EXAMPLE ?= examples/models/mpbn_cnn.pt
 
-.PHONY: setup demo test lint clean
+.PHONY: setup setup-lava demo test lint clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt loguru nirtorch==2.6
 	touch $(STAMP)
 
+# Lava in its own Python 3.10 environment (docs/LOIHI.md 6.1), for the Loihi tests and benchmark.
+LAVA_STAMP := .venv-lava/.lava-installed
+
+setup-lava: $(LAVA_STAMP)
+
+$(LAVA_STAMP): scripts/setup_lava.sh
+	bash scripts/setup_lava.sh
+
 demo: setup
 	$(BIN)/snncompile inspect $(EXAMPLE)
 	$(BIN)/snncompile $(EXAMPLE) --target sim -o build/$(notdir $(basename $(EXAMPLE))) --time-passes
@@ -28,8 +36,8 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check snncompile tests examples
 
-test: setup lint
+test: setup setup-lava lint
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
 clean:
-	rm -rf build $(VENV) .pytest_cache .hypothesis
+	rm -rf build $(VENV) .venv-lava .pytest_cache .hypothesis

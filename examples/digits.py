@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 import time
 from functools import cache
 from pathlib import Path
@@ -68,8 +69,9 @@ def evaluate(model: nn.Module, timesteps: int) -> float:
 
 
 def train(model: nn.Module, timesteps: int, epochs: int, lr: float, batch_size: int = 64,
-          weight_decay: float = 0.0, seed: int = 0) -> nn.Module:
-    """Adam + cosine learning-rate decay on cross-entropy of the readout logits."""
+          weight_decay: float = 0.0, seed: int = 0, penalty: Callable[[nn.Module], torch.Tensor] | None = None
+          ) -> nn.Module:
+    """Adam + cosine learning-rate decay on cross-entropy of the readout logits (+ penalty(model))."""
     setup(seed)
     x_tr, y_tr, _, _ = load_digits_split()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -86,6 +88,8 @@ def train(model: nn.Module, timesteps: int, epochs: int, lr: float, batch_size: 
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
             loss = loss_fn(model(encode(x_tr[idx], timesteps)), y_tr[idx])
+            if penalty is not None:
+                loss = loss + penalty(model)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -127,10 +131,11 @@ def check_reload(path: Path, expected: float) -> float:
 
 
 def run(name: str, model: nn.Sequential, timesteps: int, epochs: int, lr: float, batch_size: int = 64,
-        weight_decay: float = 0.0, seed: int = 0) -> float:
+        weight_decay: float = 0.0, seed: int = 0, penalty: Callable[[nn.Module], torch.Tensor] | None = None
+        ) -> float:
     """Trains, reports, saves and re-verifies one example model; returns its test accuracy."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    train(model, timesteps, epochs, lr, batch_size, weight_decay, seed)
+    train(model, timesteps, epochs, lr, batch_size, weight_decay, seed, penalty)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     acc = evaluate(model, timesteps)
     path = save(model, name, timesteps)

@@ -18,6 +18,7 @@ from snncompile.frontend.nir_reader import is_nir_path, load_nir
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
+from snncompile.resources import resource_report
 from snncompile.targets import TARGETS, Target
 
 
@@ -50,9 +51,10 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
             output: str | os.PathLike[str] | None = None, *, input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
-            nir_convention: str = "auto") -> CompileResult:
+            nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir file) for `target`; write the artifact to `output` if
-    given. nir_dt / nir_convention: the .nir source's time step and writer (see frontend.nir_reader)."""
+    given. nir_dt / nir_convention / nir_reset: the .nir source's time step, writer and actual reset
+    (see frontend.nir_reader.NirReadOptions)."""
     tgt = get_target(target)
     out = Path(output) if output is not None else None
     if out is not None:
@@ -60,7 +62,8 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     ctx = PassContext()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
-        imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps)  # type: ignore[arg-type]
+        imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps,  # type: ignore[arg-type]
+                            reset=nir_reset)
         model, traced = imported.nir_graph, imported.graph
         ctx.diagnostics.extend(imported.warnings)
     else:
@@ -93,4 +96,5 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
              "synapses": s.synapses, "parameters": s.parameters}
             for s in node_stats(result.graph)
         ],
+        "resources": resource_report(result.graph, result.target),
     }

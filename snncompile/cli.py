@@ -116,6 +116,7 @@ def cli() -> None:
     \b
     snncompile MODEL --target TARGET -o OUT     compile (same as `snncompile compile ...`)
     snncompile inspect MODEL                    print the IR and a per-layer summary
+    snncompile verify MODEL --target loihi      differential verification and reports
     """
 
 
@@ -123,4 +124,4 @@ def main() -> None:
     cli(prog_name="snncompile")
 
 
-from snncompile import cli_commands  # noqa: E402,F401  (registers the subcommands)
+from snncompile import cli_commands, cli_verify  # noqa: E402,F401  (registers the subcommands)

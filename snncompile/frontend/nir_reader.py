@@ -99,10 +99,9 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
     conv = CONVENTIONS[name]
     warnings = []
     dt = options.dt if options.dt is not None else meta.get("dt")
-    if dt is None and conv.dt_fixed:
+    if dt is None:
         dt = conv.dt
-    elif dt is None:
-        dt = conv.dt
+    if options.dt is None and "dt" not in meta and not conv.dt_fixed:
         warnings.append(Diagnostic("SNC814", f"the file does not record dt; assumed {dt:g} s ({conv.name} "
                                    "convention)", hint="pass the source's step with --nir-dt", severity="warning"))
     dt = float(dt)
@@ -145,7 +144,7 @@ class _Builder:
             self._visit(name, self.g.nodes[name])
         if not self.outputs:
             raise error("SNC813", "the NIR graph has no Output node")
-        meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name}}
+        meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name, "reset": self.options.reset}}
         steps = self.options.timesteps or _meta(self.g).get("timesteps")
         if steps is not None:
             meta["timesteps"] = int(steps)
@@ -197,7 +196,7 @@ class _Builder:
                 raise problem("SNC811", name, f"{type(node).__name__} outputs a membrane potential, not spikes; "
                               "the IR has no non-spiking membrane readout", "end the network with an Affine readout")
         elif type(node) in NEURONS:
-            self.out[name] = self._add(self._restore(NEURONS[type(node)](node, self._context(name, name)), name))
+            self.out[name] = self._add(self._restore(NEURONS[type(node)](node, self._context(name)), name))
         else:
             readout = self._is_readout(name)
             edges = self._inputs(name, fan_in=readout)  # a readout sums its inputs itself
@@ -218,14 +217,15 @@ class _Builder:
             changes.update(weight=weight, groups=groups)
         return op.replace(**changes) if changes else op
 
-    def _context(self, name: str, params: str) -> NeuronContext:
-        inputs = self._inputs(params, fan_in=True)
-        meta = _meta(self.g.nodes[params])
+    def _context(self, name: str) -> NeuronContext:
+        """Inputs, shape and comparison of the neuron node `name` (the snncompile convention keeps ≥)."""
+        inputs = self._inputs(name, fan_in=True)
+        meta = _meta(self.g.nodes[name])
         comparison = self.conv.comparison
         if self.conv.name == "snncompile" and "comparison" in meta:
             comparison = _text(meta["comparison"])
         return NeuronContext(name, inputs, self.shapes[inputs[0].src], self.dt, self.conv, comparison,
-                             self._origin(params))
+                             self._origin(name))
 
     def _restore(self, op: ir.Op, name: str) -> ir.Op:
         """The reset the user states (options.reset), or under the snncompile convention the one the IR had
@@ -244,7 +244,7 @@ class _Builder:
         (membrane,) = self.preds[name] if len(self.preds[name]) == 1 else (None,)
         if membrane is None or not isinstance(self.g.nodes[membrane], (nir.LI, nir.I)):
             raise problem("SNC811", name, "a Threshold node not fed by a single LI or I membrane")
-        ctx = self._context(membrane, membrane)
+        ctx = self._context(membrane)
         self.out[name] = self._add(membrane_threshold(self.g.nodes[membrane], node, ctx))
 
     def _delay(self, name: str, node: nir.Delay) -> ir.Edge:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from snncompile import ir
 from snncompile.check import CheckReport, LayerAgreement
-from snncompile.frontend.nir_nodes import CONVENTIONS, Convention, conv_padding, pair
+from snncompile.frontend.nir_nodes import CONVENTIONS, RESETS, Convention, conv_padding, pair
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.sim import simulate
 from snncompile.testing import compare
@@ -65,8 +65,8 @@ def _stateless(node: nir.NIRNode, x: Tensor) -> Tensor:
 class _Neuron:
     """The state and one Euler step of a LIF, IF, LI, I, Threshold or CubaLIF node."""
 
-    def __init__(self, node: nir.NIRNode, dt: float, conv: Convention) -> None:
-        self.node, self.dt, self.conv = node, dt, conv
+    def __init__(self, node: nir.NIRNode, dt: float, conv: Convention, reset: str | None = None) -> None:
+        self.node, self.dt, self.conv, self.reset = node, dt, conv, reset
         self.v: Tensor | None = None
         self.i: Tensor | None = None
 
@@ -93,8 +93,22 @@ class _Neuron:
         if isinstance(n, (nir.LI, nir.I)):
             self.v = v
             return v
-        z = self._fire(v, n.v_threshold)
-        self.v = torch.where(z > 0, _shaped(n.v_reset, x).expand_as(v), v)
+        if self.reset is None:
+            z = self._fire(v, n.v_threshold)
+            self.v = torch.where(z > 0, _shaped(n.v_reset, x).expand_as(v), v)
+            return z
+        return self._stated_reset(v, torch.zeros_like(x) if self.v is None else self.v, n.v_threshold)
+
+    def _stated_reset(self, h: Tensor, before: Tensor, threshold: object) -> Tensor:
+        """The reset a user states for a file (nir_nodes.RESETS); v_reset is 0 (the reader requires it)."""
+        kind, timing = RESETS[self.reset]  # type: ignore[index]
+        th = _shaped(threshold, h)
+        late = (before > th).to(h.dtype)  # delayed timings: the previous step's decision
+        if timing == "delayed":
+            self.v = h - th * late if kind == "subtract" else h * (1 - late)
+            return self._fire(self.v, threshold)
+        z = self._fire(h - th * late if timing == "double" else h, threshold)
+        self.v = h - th * z if kind == "subtract" else h * (1 - z) if kind == "zero" else h
         return z
 
     def _cuba(self, n: nir.CubaLIF, v: Tensor, x: Tensor) -> Tensor:
@@ -110,14 +124,16 @@ class _Neuron:
         return v + dt / tau_m * (_shaped(n.v_leak, x) - v + _shaped(n.r, x) * i)
 
 
-def run_nir(graph: nir.NIRGraph, x: np.ndarray | Tensor, dt: float, conv: Convention) -> dict[str, np.ndarray]:
-    """Every node's output over time, [T, B, ...], for input x [T, B, *shape] (the graph's single Input)."""
+def run_nir(graph: nir.NIRGraph, x: np.ndarray | Tensor, dt: float, conv: Convention,
+            reset: str | None = None) -> dict[str, np.ndarray]:
+    """Every node's output over time, [T, B, ...], for input x [T, B, *shape] (the graph's single Input);
+    `reset`: the spiking neurons' actual reset where the file cannot state it (nir_nodes.RESETS)."""
     xs = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     preds: dict[str, list[str]] = {name: [] for name in graph.nodes}
     for src, dst in graph.edges:
         preds[dst].append(src)
     order = list(TopologicalSorter({n: set(p) for n, p in preds.items()}).static_order())
-    neurons = {n: _Neuron(graph.nodes[n], dt, conv) for n in order if not _is_stateless(graph.nodes[n])}
+    neurons = {n: _Neuron(graph.nodes[n], dt, conv, reset) for n in order if not _is_stateless(graph.nodes[n])}
     history: dict[str, list[Tensor]] = {n: [] for n in order}
     for t in range(xs.shape[0]):
         for name in order:
@@ -151,9 +167,9 @@ def spike_node(graph: nir.NIRGraph, name: str) -> str:
 
 
 def check_nir(graph: nir.NIRGraph, dt: float, conv: Convention, traced: ir.Graph, compiled: ir.Graph,
-              x: Tensor) -> CheckReport:
+              x: Tensor, reset: str | None = None) -> CheckReport:
     """--check for a .nir source: the NIR reference vs the imported IR (per neuron) and vs the compiled graph."""
-    ref = run_nir(graph, x, dt, conv)
+    ref = run_nir(graph, x, dt, conv, reset)
     res = simulate(traced, x)
     cmp = compare(traced, compiled, x)
     rows = []
@@ -171,5 +187,10 @@ def check_nir(graph: nir.NIRGraph, dt: float, conv: Convention, traced: ir.Graph
 def check_nir_result(result: Any, x: Tensor) -> CheckReport:
     """check_nir for a CompileResult of a .nir source (its traced graph records the dt and convention used)."""
     meta = result.traced.metadata["nir"]
+    compiled = result.graph
+    if "loihi" in compiled.metadata:  # integer dynamics without the pipeline: aligned with the source's steps
+        from snncompile.targets.loihi.numerics import compact
+
+        compiled = compact(compiled)
     return check_nir(result.model, float(meta["dt"]), CONVENTIONS[meta["convention"]], result.traced,
-                     result.graph, x)
+                     compiled, x, meta.get("reset"))

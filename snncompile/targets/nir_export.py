@@ -146,8 +146,9 @@ def to_nir(graph: ir.Graph, dt: float, metadata: dict[str, object]) -> nir.NIRGr
             piece = neuron_piece(op, shapes[op.name], dt)
         else:
             piece = synapse_piece(op, shapes)
+        extra = dict(graph.metadata.get("nir_node_metadata", {}).get(op.name, {}))
         for name, node in piece.nodes.items():
-            node.metadata = node_metadata(op, dt) if name == piece.entry else {"ir_kind": "spikes"}
+            node.metadata = {**node_metadata(op, dt), **extra} if name == piece.entry else {"ir_kind": "spikes"}
         pieces[op.name] = piece
     nodes = {name: node for p in pieces.values() for name, node in p.nodes.items()}
     edges = [e for p in pieces.values() for e in p.edges]

@@ -23,11 +23,14 @@ class NirOptions:
     """dt: the Euler step (s) the continuous parameters are computed for (snntorch hard-codes 1e-4).
     allow: approximations accepted explicitly (APPROXIMATIONS); each one is a warning and goes in the report.
     input_gain: "r" puts a neuron's input gain g into r = g·τ/dt (snntorch, spikingjelly); "weights" scales
-    the incoming synapse rows by g·τ/dt and writes r = 1 (norse's importer ignores r)."""
+    the incoming synapse rows by g·τ/dt and writes r = 1 (norse's importer ignores r).
+    quantize: None (float) or "loihi": compile for Loihi first, then write the quantized parameters in real
+    units (integer · ledger scale; nir_quantized.py), with the scales in the metadata."""
 
     dt: float = 1e-4
     allow: frozenset[str] = field(default_factory=frozenset)
     input_gain: str = "r"
+    quantize: str | None = None
 
 
 def _diag(code: str, op: ir.Op, message: str, hint: str | None = None, warning: bool = False) -> Diagnostic:
@@ -44,6 +47,8 @@ def _range_problems(op: ir.Op) -> list[Diagnostic]:
     syn = getattr(op, "syn_decay", None)
     if syn is not None and np.any((syn < 0) | (syn >= 1)):
         found.append(_diag("SNC803", op, "synaptic decay outside [0, 1): no nir.CubaLIF tau_syn"))
+    if syn is not None and np.any(beta == 1):
+        found.append(_diag("SNC803", op, "current-based neuron without leak: nir.CubaLIF needs a finite tau_mem"))
     return found
 
 

@@ -26,17 +26,21 @@ from snncompile.targets.nir_legalize import (
     errors,
     nir_findings,
 )
+from snncompile.targets.nir_quantized import NirDequantize
 
 EQUATIONS = ("v[t] = (1 - dt/tau)*v[t-1] + (dt*r/tau)*I[t]; z[t] = [v[t] > v_threshold]; v[t] = v_reset where "
              "z[t]; CubaLIF: i[t] = (1 - dt/tau_syn)*i[t-1] + (dt*w_in/tau_syn)*S[t] first, then v with I = i[t]")
 
 
 def check_options(options: NirOptions) -> None:
+    """Every invalid NirOptions field, as SNC806 errors."""
     problems = []
     if not (np.isfinite(options.dt) and options.dt > 0):
         problems.append(f"dt must be a positive number of seconds, got {options.dt}")
     if unknown := set(options.allow) - set(APPROXIMATIONS):
         problems.append(f"unknown approximation(s) {sorted(unknown)}; known: {', '.join(APPROXIMATIONS)}")
+    if options.quantize not in (None, "loihi"):
+        problems.append(f"quantize must be None or 'loihi', not {options.quantize!r}")
     if options.input_gain not in ("r", "weights"):
         problems.append(f"input_gain must be 'r' or 'weights', not {options.input_gain!r}")
     if problems:
@@ -46,10 +50,12 @@ def check_options(options: NirOptions) -> None:
 def graph_metadata(graph: ir.Graph, options: NirOptions, approximations: list[str]) -> dict[str, Any]:
     """dt, reset kinds, comparisons and the readout convention: what NIR itself does not record."""
     neurons = graph.of_kind(*NEURON_KINDS)
+    number_format = "float64" if options.quantize is None else \
+        f"float64 values of {options.quantize}-quantized parameters (integer * scale)"
     meta: dict[str, Any] = {
         "source": "snncompile", "snncompile_version": __version__, "dt": options.dt,
         "discretisation": "forward-euler", "equations": EQUATIONS, "input_gain": options.input_gain,
-        "number_format": "float64", "comparison": ",".join(sorted({n.comparison for n in neurons})) or ">",
+        "number_format": number_format, "comparison": ",".join(sorted({n.comparison for n in neurons})) or ">",
         "reset": ",".join(sorted({n.reset for n in neurons})) or "zero",
     }
     if graph.timesteps is not None:
@@ -59,6 +65,8 @@ def graph_metadata(graph: ir.Graph, options: NirOptions, approximations: list[st
         meta["readout"] = "mean over timesteps of " + ",".join(readouts) + ", computed by the host"
     if approximations:
         meta["approximations"] = "; ".join(approximations)
+    if "nir_quantization" in graph.metadata:
+        meta["quantization"] = graph.metadata["nir_quantization"]
     return meta
 
 
@@ -69,7 +77,14 @@ class NirTarget(Target):
 
     def pipeline(self) -> Pipeline:
         check_options(self.settings)
-        return Pipeline((*float_passes(), NirMaxPool(), NirLegalize(options=self.settings)))
+        if self.settings.quantize == "loihi":
+            if "loihi" not in TARGETS:
+                raise CompileError(Diagnostic("SNC806", "quantize='loihi' needs the loihi target"))
+
+            front = (*TARGETS["loihi"].pipeline().passes, NirDequantize())
+        else:
+            front = (*float_passes(), NirMaxPool())
+        return Pipeline((*front, NirLegalize(options=self.settings)))
 
     def rules(self) -> tuple[Rule, ...]:
         return (Rule("nir-expressible", lambda g: errors(g, self.settings), "NIR can represent every op"),)
@@ -85,11 +100,12 @@ class NirTarget(Target):
         except Exception as exc:
             raise InternalError(f"nir.read rejects the written {path.name}: {type(exc).__name__}: {exc}") from exc
         report["nir"] = {"dt": opts.dt, "input_gain": opts.input_gain, "allow": sorted(opts.allow),
-                         "approximations": approx, "nodes": len(nir_graph.nodes), "edges": len(nir_graph.edges)}
+                         "quantize": opts.quantize, "approximations": approx, "nodes": len(nir_graph.nodes),
+                         "edges": len(nir_graph.edges)}
         return [path]
 
     def configured(self, **options: Any) -> NirTarget:
-        """A copy with NirOptions fields changed (dt, allow, input_gain)."""
+        """A copy with NirOptions fields changed (dt, allow, input_gain, quantize)."""
         if "allow" in options:
             options["allow"] = frozenset(options["allow"])
         settings = dataclasses.replace(self.settings, **options)

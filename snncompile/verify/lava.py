@@ -57,7 +57,8 @@ class LavaStage(Stage):
             if proc.returncode != 0:
                 raise error("SNC903", f"the Lava run failed (exit {proc.returncode}): "
                             f"{proc.stderr.strip().splitlines()[-1:] or ['no output']}",
-                            hint=f"run `{self.python} {RUNTIME} {root / 'jobs.json'}` by hand to see why")
+                            hint=f"compile with `--target loihi -o DIR` and run `{self.python} {RUNTIME} "
+                                 "JOBS.json` on DIR (see that file's docstring) to see the whole error")
             manifest = json.loads((root / "artifact" / MANIFEST).read_text())
             with np.load(root / "out.npz") as data:
                 raw = {k: data[k] for k in data.files}

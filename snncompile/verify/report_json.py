@@ -67,7 +67,8 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "model": report.model, "target": report.target,
         "data": {"name": report.data.name, "samples": stats.samples, "labelled": report.data.labels is not None,
                  "timesteps": int(report.data.frames.shape[0])},
-        "stages": [{"name": s.name, "description": s.description, "exact": s.exact} for s in stats.stages],
+        "stages": [{"name": s.name, "description": s.description, "exact": s.exact, "samples": n}
+                   for s, n in [*((s, stats.samples) for s in stats.stages), *stats.extra]],
         "reference_stage": report.reference, "compiled_stage": report.final,
         "accuracy": {"reference": reference, "compiled": compiled,
                      "difference": None if reference is None or compiled is None else compiled - reference,
@@ -80,7 +81,7 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "diagnostics": [d.to_json() for d in result.diagnostics],
         "target_info": {k: v for k, v in result.graph.metadata.get("loihi", {}).items()
                         if k in ("latency", "period", "timesteps", "input")},
-        "resources": result.report.get("resources"),
+        "resources": report.resources or result.report.get("resources"),
         "seconds": report.seconds,
     })
 

@@ -35,6 +35,8 @@ class RunStats:
     rasters: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     samples: int = 0
+    extra: list[tuple[Stage, int]] = field(default_factory=list)
+    """Stages run on a subset only (Lava), with their sample counts."""
 
 
 def stage_pairs(stages: list[Stage]) -> list[PairAgreement]:
@@ -138,6 +140,7 @@ def compare_extra(stats: RunStats, stage: Stage, base: str, x: np.ndarray) -> Pa
             pair.update(la, want.spikes[la.name], got.spikes[la.name], 0)
             activity.setdefault(la.name, Activity(la.levels)).update(got.spikes[la.name])
     stats.pairs.append(pair)
+    stats.extra.append((stage, int(x.shape[1])))
     return pair
 
 

@@ -47,10 +47,9 @@ def check(path: Path, x: torch.Tensor, reference: torch.Tensor, **options: objec
     assert got.shape == expected.shape
     assert expected.sum() > 0.03 * expected.size, "the library network should spike"
     assert int(np.sum(got != expected)) == 0
-    if options.get("reset") is None:  # the NIR reference knows NIR's reset only
-        out = next(src for src, dst in imported.nir_graph.edges if dst in imported.nir_graph.outputs)
-        ref = run_nir(imported.nir_graph, xs, imported.dt, imported.convention)[out]
-        assert int(np.sum(ref != expected)) == 0
+    out = next(src for src, dst in imported.nir_graph.edges if dst in imported.nir_graph.outputs)
+    ref = run_nir(imported.nir_graph, xs, imported.dt, imported.convention, options.get("reset"))[out]
+    assert int(np.sum(ref != expected)) == 0  # the NIR reference (with the stated reset) agrees too
 
 
 # ----------------------------------------------------------------------------------------------- snntorch
@@ -95,9 +94,24 @@ def test_snntorch_leaky(reset: str, delay: bool, spec: str | None, tmp_path: Pat
 
 @pytest.mark.parametrize(("delay", "spec"), [(False, None), (True, "zero-delayed")])
 def test_snntorch_synaptic(delay: bool, spec: str | None, tmp_path: Path) -> None:
-    net = nn.Sequential(linear(12, 20, 2), synaptic(20, delay, 0.8, 0.9), linear(20, 8, 3), synaptic(8, delay, 0.6, 0.7))
+    net = nn.Sequential(linear(12, 20, 2), synaptic(20, delay, 0.8, 0.9), linear(20, 8, 3),
+                        synaptic(8, delay, 0.6, 0.7))
     x = spikes(12, seed=1)
     check(snntorch_file(net, x, tmp_path / "m.nir"), x, snntorch_run(net, x), convention="snntorch", reset=spec)
+
+
+def test_snntorch_default_reset_through_the_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from snncompile.cli import cli
+
+    net = nn.Sequential(linear(12, 20, 0), leaky(20, "subtract", True, 0.85), linear(20, 8, 1),
+                        leaky(8, "subtract", True, 0.7))
+    path = snntorch_file(net, spikes(12), tmp_path / "m.nir")
+    result = CliRunner().invoke(cli, [str(path), "--nir-convention", "snntorch", "--nir-reset", "subtract-delayed",
+                                      "-T", "20", "--target", "sim", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    assert "all layers identical" in result.stdout and "lif_ext" in (tmp_path / "out" / "graph.txt").read_text()
 
 
 def test_snntorch_subtract_read_as_nir_differs(tmp_path: Path) -> None:
@@ -161,8 +175,9 @@ def norse_cell(kind: str, n: int) -> nn.Module:
         return norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.full((n,), 200.0),
                                                        v_th=torch.full((n,), 0.3), v_leak=zeros, v_reset=zeros))
     if kind == "lif":
-        return norse.LIFCell(norse.LIFParameters(tau_mem_inv=torch.full((n,), 100.0), tau_syn_inv=torch.full((n,), 200.0),
-                                                 v_th=torch.full((n,), 0.3), v_leak=zeros, v_reset=zeros))
+        return norse.LIFCell(norse.LIFParameters(tau_mem_inv=torch.full((n,), 100.0),
+                                                 tau_syn_inv=torch.full((n,), 200.0), v_th=torch.full((n,), 0.3),
+                                                 v_leak=zeros, v_reset=zeros))
     return norse.IAFCell(norse.IAFParameters(v_th=torch.full((n,), 1.0)))
 
 

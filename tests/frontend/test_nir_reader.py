@@ -3,6 +3,7 @@ refusal, and .nir sources through the API and the CLI (inspect, compile with the
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import nir
@@ -35,7 +36,7 @@ def chain(*nodes: nir.NIRNode, n_in: int = 6, metadata: dict | None = None, type
     graph_nodes = {"input": nir.Input(np.array([n_in])), **dict(zip(names, nodes, strict=True)),
                    "output": nir.Output(np.array([1] if out is None else out))}
     path = ["input", *names, "output"]
-    return nir.NIRGraph(nodes=graph_nodes, edges=list(zip(path, path[1:], strict=False)), metadata=metadata or {},
+    return nir.NIRGraph(nodes=graph_nodes, edges=list(itertools.pairwise(path)), metadata=metadata or {},
                         type_check=type_check)
 
 

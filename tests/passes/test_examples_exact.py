@@ -11,7 +11,6 @@ import torch
 from snncompile import ir
 from snncompile.check import check_compile
 from snncompile.datasets import digits_split, direct_encode
-from snncompile.errors import CompileError
 from snncompile.frontend import trace
 from snncompile.frontend.load import load_model
 from snncompile.passes import LegalizeThreshold, Pipeline
@@ -36,13 +35,8 @@ def test_lowered_model_is_spike_exact_on_digits(path: Path) -> None:
     assert [r.name for r in records] == ["canonicalize", "fold-norm", "lower-mlf", "lower-residual"]
     assert all(isinstance(n, LOWERED_KINDS) for n in lowered.nodes), "norms, adds or MPBN survived lowering"
     assert all(n.levels == 1 for n in lowered.of_kind(ir.LIF))
-    try:
-        lowered, _ = Pipeline((LegalizeThreshold(),)).run(lowered)
-        legalized = True
-    except CompileError as exc:
-        # only thresholds ≤ 0 (neurons that fire on zero input) may stop legalization
-        assert set(exc.codes) == {"SNC530"}, exc
-        legalized = False
+    # every shipped model was trained to deploy: its thresholds legalize to one per layer
+    lowered, _ = Pipeline((LegalizeThreshold(),)).run(lowered)
     _, _, x_test, y_test = digits_split()
     x = torch.from_numpy(direct_encode(x_test, traced.timesteps)).double()
     report = check_compile(model, traced, lowered, x)
@@ -55,6 +49,4 @@ def test_lowered_model_is_spike_exact_on_digits(path: Path) -> None:
         reference = model.double()(x).argmax(1).numpy()
     compiled = simulate(lowered, x, record="outputs").output.argmax(1)
     assert np.array_equal(reference, compiled)
-    assert (compiled == y_test).mean() > 0.5
-    if path.stem != "mpbn_cnn":
-        assert legalized, f"{path.stem} should legalize to one threshold per layer"
+    assert (compiled == y_test).mean() > 0.9

@@ -6,6 +6,7 @@ Integers travel as float64: products of weights |w| ≤ 256 and payloads below 2
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from snncompile import ir
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout, resets_at
 from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, Seq, _param, _per_step, _record_margin, _sum, implements
 from snncompile.sim.interpreter import SimResult, simulate
+from snncompile.targets.loihi import fastlif
 from snncompile.targets.loihi.caps import DECAY_UNITY, SHIFT, STATE_LIMIT
 
 FLOAT32_EXACT = 2**24
@@ -61,11 +63,22 @@ def _encode(op: Encode, xs: list[Seq]) -> Seq:
     return torch.clamp(torch.floor(xs[0] * op.scale + 0.5), op.low, op.high)
 
 
+_WEIGHTS: weakref.WeakKeyDictionary[ir.Op, tuple[float, torch.Tensor]] = weakref.WeakKeyDictionary()
+
+
+def _weights32(op: ir.Op) -> tuple[float, torch.Tensor]:
+    """Largest row sum of |W| (bounds every partial sum) and W as float32; cached per (immutable) op."""
+    if op not in _WEIGHTS:
+        w = np.asarray(op.weight)  # type: ignore[attr-defined]
+        _WEIGHTS[op] = (float(np.abs(w).reshape(w.shape[0], -1).sum(1).max()), torch.from_numpy(w.astype(np.float32)))
+    return _WEIGHTS[op]
+
+
 def _dense(op: ir.Dense, xs: list[Seq]) -> Seq:
     x = xs[0]
-    bound = float(np.abs(op.weight).sum(1).max()) * float(x.abs().max()) if x.numel() else 0.0
-    if bound < FLOAT32_EXACT:  # every partial sum is an integer below 2^24: exact in float32
-        return F.linear(x.float(), torch.from_numpy(op.weight.astype(np.float32))).double()
+    row_sum, w32 = _weights32(op)
+    if x.numel() == 0 or row_sum * _peak(x) < FLOAT32_EXACT:  # every partial sum is an integer below 2^24
+        return F.linear(x.float(), w32).double()
     return F.linear(x, _param(op.weight, x))
 
 
@@ -74,20 +87,27 @@ def wrap24(x: Seq) -> Seq:
     return torch.remainder(x + STATE_LIMIT, 2 * STATE_LIMIT) - STATE_LIMIT
 
 
+def _peak(x: Seq) -> float:
+    lo, hi = torch.aminmax(x)
+    return max(float(hi), -float(lo))
+
+
 def _conv(op: ir.Conv2d, xs: list[Seq]) -> Seq:
     x = xs[0]
-    bound = float(np.abs(op.weight).reshape(op.weight.shape[0], -1).sum(1).max()) * float(x.abs().max()) \
-        if x.numel() else 0.0
+    row_sum, w32 = _weights32(op)
+    bound = row_sum * _peak(x) if x.numel() else 0.0
+    y = None
     if bound < FLOAT32_EXACT:
         # 10x faster than float64 and exact for integer sums below 2^24 with direct/GEMM algorithms; NNPACK's
-        # Winograd/FFT kernels are not, so they are switched off, and any non-integer result falls back.
-        w32 = torch.from_numpy(op.weight.astype(np.float32))
+        # Winograd/FFT kernels are not, so they are switched off, and a non-integer sample falls back.
         with torch.backends.nnpack.flags(enabled=False):
-            y = _per_step(x.float(), lambda v: F.conv2d(v, w32, None, op.stride, op.padding, op.dilation, op.groups))
-        if torch.equal(y, torch.round(y)):
-            return wrap24(y.double())
-    w = _param(op.weight, x)
-    return wrap24(_per_step(x, lambda v: F.conv2d(v, w, None, op.stride, op.padding, op.dilation, op.groups)))
+            y32 = _per_step(x.float(), lambda v: F.conv2d(v, w32, None, op.stride, op.padding, op.dilation, op.groups))
+        probe = y32.reshape(-1)[::97]
+        y = y32.double() if torch.equal(probe, torch.round(probe)) else None
+    if y is None:
+        w = _param(op.weight, x)
+        y = _per_step(x, lambda v: F.conv2d(v, w, None, op.stride, op.padding, op.dilation, op.groups))
+    return y if bound < STATE_LIMIT else wrap24(y)
 
 
 def _loihi_lif(op: LoihiLIF, xs: list[Seq]) -> Seq:
@@ -96,12 +116,19 @@ def _loihi_lif(op: LoihiLIF, xs: list[Seq]) -> Seq:
     return torch.from_numpy(spikes).reshape(a.shape)
 
 
-def lif_kernel(a: np.ndarray, op: LoihiLIF, batch: int, events: dict[str, int] | None = None) -> np.ndarray:
+def lif_kernel(a: np.ndarray, op: LoihiLIF, batch: int, events: dict[str, int] | None = None,
+               use_c: bool = True) -> np.ndarray:
     """The LoihiLIF update over A [T, B·N] (float64 integers); returns spikes [T, B·N] as 0.0/1.0.
-    `events`, if given, counts current wraps ("wraps") and voltage saturations ("saturations")."""
+    `events`, if given, counts current wraps ("wraps") and voltage saturations ("saturations").
+    Runs the C loop of fastlif.py when it is available, else this numpy loop (same results)."""
     steps, width = a.shape
     bias = np.zeros(width // batch) if op.bias is None else op.bias.reshape(-1)
     b16 = np.tile((np.mod(bias + 2**15, 2**16) - 2**15) * 2**SHIFT, batch)
+    if use_c:
+        fast = fastlif.run(a, b16.astype(np.int64), DECAY_UNITY - op.i_decay, DECAY_UNITY - op.v_decay,
+                           op.threshold * 2**SHIFT, op.period, op.phase, events)
+        if fast is not None:
+            return fast
     keep_u = (DECAY_UNITY - op.i_decay) / DECAY_UNITY
     keep_v = (DECAY_UNITY - op.v_decay) / DECAY_UNITY
     theta = float(op.threshold * 2**SHIFT)
@@ -143,6 +170,9 @@ def _wrap_once(u: np.ndarray) -> np.ndarray:
     return np.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, np.where(u <= -STATE_LIMIT, u + 2 * STATE_LIMIT, u))
 
 
+implements(Encode)(_encode)  # type: ignore[arg-type]
+implements(LoihiLIF)(_loihi_lif)  # type: ignore[arg-type]  (the float interpreter runs compacted fixed-point graphs)
+
 LOIHI_OPS: dict[type[ir.Op], OpImpl] = {
     **{t: FLOAT_OPS[t] for t in (ir.Flatten, ir.Pool2d, ir.Readout, WindowReadout, SkipDense)},
     Encode: _encode, ir.Dense: _dense, ir.Conv2d: _conv, LoihiLIF: _loihi_lif,  # type: ignore[dict-item]
@@ -151,12 +181,29 @@ LOIHI_OPS: dict[type[ir.Op], OpImpl] = {
 
 
 def simulate_loihi(graph: ir.Graph, x: np.ndarray | torch.Tensor | Mapping[str, Any], *, pad: bool = True,
-                   record: str = "all") -> SimResult:
+                   record: str = "all", pipelined: bool = True) -> SimResult:
     """Run a fixed-point graph bit-exactly on real-valued input x [T, B, ...]; with `pad`, L zero frames
-    are appended so that the last input frame reaches the last layer (T + L steps)."""
+    are appended so that the last input frame reaches the last layer (T + L steps).
+
+    pipelined=False runs the same integer dynamics without the pipeline (T steps, every population's
+    window starting at step 0): exactly the valid windows of the pipelined run, L/T times faster to evaluate.
+    """
+    if not pipelined:
+        return simulate(compact(graph), x, record=record, numerics=LOIHI_OPS)
     if pad and not isinstance(x, Mapping):
         x = pad_input(x, graph.metadata["loihi"]["latency"])
     return simulate(graph, x, record=record, numerics=LOIHI_OPS)
+
+
+def compact(graph: ir.Graph) -> ir.Graph:
+    """The fixed-point graph without hop delays, resets after step 0, or readout offset."""
+    nodes: list[ir.Op] = []
+    for n in graph.nodes:
+        if isinstance(n, (LoihiLIF, WindowReadout)):
+            extra = {"period": 0, "phase": 0} if isinstance(n, LoihiLIF) else {"start": 0}
+            n = n.replace(inputs=tuple(ir.Edge(e.src) for e in n.inputs), **extra)
+        nodes.append(n)
+    return graph.with_nodes(nodes)
 
 
 def pad_input(x: np.ndarray | torch.Tensor, latency: int) -> np.ndarray:

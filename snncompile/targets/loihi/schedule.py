@@ -27,15 +27,24 @@ import numpy as np
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_fixed import ScheduledLIF, WindowReadout
-from snncompile.passes.base import Pass, PassContext
+from snncompile.passes.base import Pass, PassContext, Rule
 from snncompile.targets.loihi.caps import DELAY_MAX
 from snncompile.targets.loihi.structure import SynapticInput, diag, host_source, synaptic_inputs
+
+
+def _only_plain_lif(graph: ir.Graph) -> list[Diagnostic]:
+    """Loihi's CUBA neuron is reached from ir.LIF only; other neuron kinds must be refused, not crash."""
+    return [Diagnostic("SNC610", f"`{n.kind}` neurons (e.g. a synaptic current or a delayed reset) have no "
+                       "exact Loihi CUBA encoding yet", node=n.name, origin=n.origin or None,
+                       hint="use a plain LIF (reset applied in the same step) or compile with --target sim/nir")
+            for n in graph.nodes if isinstance(n, ir.NEURON_OPS) and not isinstance(n, ir.LIF)]
 
 
 @dataclass(frozen=True)
 class LowerMaxPool(Pass):
     name = "loihi-maxpool"
     summary = "S0: max-pooling of binary spikes becomes an OR population fed by a ones depthwise conv"
+    requires = (Rule("loihi-plain-lif", _only_plain_lif, "every neuron is an ir.LIF"),)
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
         nodes: list[ir.Op] = []

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import snncompile
-from snncompile.errors import CompileError
 from snncompile.targets.loihi import loihi_options, simulate_loihi
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -32,7 +31,7 @@ def loihi_accuracy(graph: snncompile.ir.Graph, x: torch.Tensor, y: torch.Tensor,
     correct = 0
     for i in range(0, len(x), 150):
         frames = digits.encode(x[i:i + 150], timesteps).double().numpy()  # type: ignore[attr-defined]
-        logits = simulate_loihi(graph, frames, record="outputs").output
+        logits = simulate_loihi(graph, frames, record="outputs", pipelined=False).output
         correct += int(np.sum(logits.argmax(1) == y[i:i + 150].numpy()))
     return correct / len(x)
 
@@ -44,13 +43,7 @@ def test_loihi_accuracy_within_one_point_of_pytorch(path: Path, digits: object) 
     x_tr, _, x_te, y_te = digits.load_digits_split()  # type: ignore[attr-defined]
     calibration = digits.encode(x_tr[:256], steps).double().numpy()  # type: ignore[attr-defined]
     with loihi_options(calibration=calibration):
-        try:
-            result = snncompile.compile(model, "loihi")
-        except CompileError as exc:
-            missing = [d for d in exc.diagnostics if d.code == "SNC410" and any(k in d.message for k in UNLOWERED)]
-            if missing:
-                pytest.skip(f"float_passes() does not fold/lower yet: {missing[0].message}")
-            raise
+        result = snncompile.compile(model, "loihi")
     reference = digits.evaluate(model, steps)  # type: ignore[attr-defined]
     accuracy = loihi_accuracy(result.graph, x_te, y_te, steps, digits)
     print(f"{path.stem}: PyTorch {100 * reference:.2f}%, Loihi bit-exact {100 * accuracy:.2f}%")

@@ -101,3 +101,14 @@ def test_missing_timesteps_and_explicit_delays_are_reported_together() -> None:
     with pytest.raises(CompileError) as err:
         schedule(graph)
     assert set(err.value.codes) == {"SNC603", "SNC604"}
+
+
+def test_compact_evaluation_equals_the_valid_windows_of_the_pipelined_run() -> None:
+    graph = testnets.mlf_net()
+    q = LOIHI.pipeline().run(graph, PassContext())[0]
+    x, steps = sample(graph, batch=5), graph.timesteps
+    full, fast = simulate_loihi(q, x), simulate_loihi(q, x, pipelined=False)
+    pos = positions(q)
+    for pop in q.of_kind(ir.ops_fixed.LoihiLIF):
+        assert np.array_equal(full[pop.name][pos[pop.name]:pos[pop.name] + steps], fast[pop.name])
+    np.testing.assert_allclose(full["readout"], fast["readout"], rtol=0, atol=1e-12)

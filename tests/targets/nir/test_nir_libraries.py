@@ -21,6 +21,8 @@ SETTINGS: dict[tuple[str, str], dict[str, object]] = {
     ("norse", "conv_sum"): {"input_gain": "weights"},
     ("norse", "cuba"): {},
     ("norse", "mlp@1e-3"): {"input_gain": "weights", "dt": 1e-3},
+    ("spikingjelly", "if"): {},
+    ("norse", "if"): {},
 }
 
 
@@ -28,6 +30,8 @@ def build(nirkit: object, name: str) -> object:
     name = name.split("@")[0]
     if name == "conv_sum":
         return nirkit.conv(pool="sum")  # type: ignore[attr-defined]
+    if name == "if":
+        return nirkit.mlp(decay=1.0, decay2=1.0)  # type: ignore[attr-defined]
     return getattr(nirkit, name)()
 
 
@@ -76,3 +80,26 @@ def test_spikingjelly_refuses_per_neuron_thresholds(nirkit, runner, tmp_path) ->
     _, path = nirkit.export(uneven, tmp_path)
     with pytest.raises(ValueError, match="uniform"):
         runner("spikingjelly")(path, nirkit.spikes((12,)))
+
+
+def test_non_strict_export_matches_spikingjelly_at_ties(nirkit, runner, tmp_path) -> None:
+    """Integer weights, θ = 1, decay 1/2: the membrane hits θ exactly (373 of 1 600 decisions flip between ≥ and
+    >). Exported under allow={"non-strict"}, spikingjelly (fires on ≥) reproduces it; snntorch fires on >."""
+    from snncompile import ir
+    from snncompile.sim import simulate
+
+    rng = np.random.default_rng(0)
+    g = ir.Graph((
+        ir.Input("x", (), shape=(12,)),
+        ir.Dense("fc1", ("x",), weight=rng.integers(-1, 2, (20, 12)).astype(float)),
+        ir.LIF("l1", ("fc1",), decay=np.full(20, 0.5), threshold=np.ones((1, 20)), comparison=">="),
+        ir.Dense("fc2", ("l1",), weight=rng.integers(-1, 2, (8, 20)).astype(float)),
+        ir.LIF("l2", ("fc2",), decay=np.full(8, 0.5), threshold=np.ones((1, 8)), comparison=">="),
+    ), ("l2",), {"timesteps": 25})
+    compiled, path = nirkit.export(g, tmp_path, allow={"non-strict"})
+    x = nirkit.spikes((12,), seed=1)
+    non_strict = simulate(compiled, x).output
+    strict = simulate(g.with_nodes([n.replace(comparison=">") if n.kind == "lif" else n for n in g.nodes]), x).output
+    assert np.sum(non_strict != strict) > 100
+    assert np.array_equal(runner("spikingjelly")(path, x), non_strict)
+    assert np.array_equal(runner("snntorch")(path, x), strict)

@@ -16,7 +16,8 @@ from snncompile.frontend.nir_reference import run_nir
 from snncompile.sim import simulate
 from snncompile.targets.nir_target import nir_options
 
-EXAMPLES = sorted((Path(__file__).parents[3] / "examples" / "models").glob("*.pt"))
+EXAMPLES = [p for p in sorted((Path(__file__).parents[3] / "examples" / "models").glob("*.pt"))
+            if p.stem != "psp_preact_resnet"]  # the slowest; its residual fan-in is what tdbn_resnet covers
 
 
 def assert_same_ir(a: ir.Graph, b: ir.Graph) -> None:
