@@ -84,7 +84,7 @@ def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: in
     rows = []
 
     def add(engine: str, n: int, seconds: float, steps: int) -> None:
-        rows.append([name, engine, n, f"{seconds:.3f}", f"{n / seconds:.1f}", f"{n * steps / seconds:.0f}"])
+        rows.append([name, engine, n, f"{seconds:.3f}", f"{n / seconds:.3g}", f"{n * steps / seconds:.3g}"])
 
     xf = torch.from_numpy(x).float()
     with torch.no_grad():
@@ -102,8 +102,8 @@ def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: in
     else:
         steps = lava_batch * t + latency  # samples streamed back to back
         for engine, seconds in (("Lava fixed_pt run only", lava[0]), ("Lava end to end (start, build, read)", lava[1])):
-            rows.append([name, engine, lava_batch, f"{seconds:.3f}", f"{lava_batch / seconds:.1f}",
-                         f"{steps / seconds:.0f}"])
+            rows.append([name, engine, lava_batch, f"{seconds:.3f}", f"{lava_batch / seconds:.3g}",
+                         f"{steps / seconds:.3g}"])
     return rows
 
 
@@ -123,7 +123,8 @@ def main() -> None:
     header = ["network", "engine", "samples", "seconds", "samples/s", "steps/s"]
     note = ("steps/s counts one network timestep of one sample: T per sample for PyTorch and the float simulator, "
             "T + latency for the bit-exact simulator (it runs every sample through the pipeline), B·T + latency for "
-            "Lava (samples streamed back to back). Simulators: best of the repeats; Lava: one run.")
+            "Lava (samples streamed back to back). Simulators: best of the repeats; Lava: one run. "
+            f"Load average at the end: {os.getloadavg()[0]:.1f}.")
     emit("Simulator throughput", table(header, rows) + "\n\n" + note, args.out)
 
 

@@ -84,6 +84,9 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
         for r in result.records:
             click.echo(f"  {r.seconds * 1e3:9.2f} ms  {r.name}{'' if r.changed else '  (no change)'}", err=True)
     click.echo(f"compiled {model} for {target}: {len(result.graph)} nodes")
+    from snncompile.resources import summary_line
+
+    click.echo(summary_line(result.report["resources"]))
     if check:
         _run_check(result, require_exact=(nir_quantize is None or target != "nir") and target != "loihi")
     for f in result.files:

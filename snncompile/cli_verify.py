@@ -46,6 +46,10 @@ def print_report(report: Any) -> None:
             f"first divergence at {first['origin'] or first['layer']} neuron {first['neuron']} "
             f"t={first['timestep']} sample {first['sample']}")
         click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} agreement {_frac(pair['agreement']):>9s}  {where}")
+    if report.resources:
+        from snncompile.resources import summary_line
+
+        click.echo(summary_line(report.resources))
     acc = data["accuracy"]
     if acc["reference"] is not None:
         click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")

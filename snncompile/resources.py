@@ -197,3 +197,14 @@ def resource_report(graph: ir.Graph, target: str, *, rates: Mapping[str, float] 
                      "every connection, `cores_shared` each conv kernel once",
         },
     }
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """One line for the terminal: the totals of a resource report."""
+    t = report["totals"]
+    energy = t["energy_uj_per_inference"]["total"]
+    bound = "upper bound" if t["synops_basis"].startswith("upper") else "measured rates"
+    return (f"resources: {t['neurons']:,} neurons, {t['synapses']:,} synapses, {t['weight_bytes'] / 1024:,.0f} KiB "
+            f"weights, ~{t['cores']} Loihi 2 cores ({t['cores_shared']} with shared conv kernels), "
+            f"{t['synops_per_inference'] / 1e6:,.2f} M SynOps and ~{energy:,.1f} uJ per inference ({bound}; "
+            "see report.json resources.assumptions)")

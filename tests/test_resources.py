@@ -7,7 +7,7 @@ import pytest
 
 import snncompile
 from snncompile import ir
-from snncompile.resources import LOIHI1_ENERGY, LOIHI2_LIMITS, resource_report
+from snncompile.resources import LOIHI1_ENERGY, LOIHI2_LIMITS, resource_report, summary_line
 
 
 def dense_net(hidden: int = 32) -> ir.Graph:
@@ -61,6 +61,8 @@ def test_synops_and_energy_from_rates() -> None:
     assert energy["total"] == pytest.approx(energy["synaptic"] + 42 * 5 * LOIHI1_ENERGY.neuron_update_pj * 1e-6)
     partial = resource_report(graph, "loihi", rates={"lif1": 0.1})["totals"]
     assert "assumed firing at every step: x" in partial["synops_basis"]
+    line = summary_line(resource_report(graph, "loihi"))
+    assert line.startswith("resources: 42 neurons, 2,368 synapses") and "upper bound" in line
 
 
 def test_every_compile_report_has_resources() -> None:

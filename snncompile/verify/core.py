@@ -25,6 +25,8 @@ from snncompile.verify.stages import Layer
 DEFAULT_TOLERANCE = 0.01
 """Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage: 1 percentage point."""
 LAVA_SAMPLES = 4
+LAVA_AUTO_MAX_LAYERS = 16
+"""Deeper networks run in Lava only on request: psp_preact_resnet (49 layers) started 323 processes."""
 
 
 @dataclass
@@ -116,6 +118,13 @@ def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
         if lava:
             report.problems.append(Diagnostic("SNC903", "Lava stage requested but no .venv-lava was found",
                                               hint="run scripts/setup_lava.sh", severity="warning"))
+        return
+    layers = len(graph.metadata["loihi"]["layers"])
+    if lava is None and layers > LAVA_AUTO_MAX_LAYERS:
+        report.problems.append(Diagnostic(
+            "SNC903", f"Lava stage skipped: the network has {layers} netx layers (Lava's CPU runtime starts several "
+            f"OS processes per layer; automatic runs stop at {LAVA_AUTO_MAX_LAYERS})",
+            hint="pass --lava (Python: lava=True) to run it anyway", severity="warning"))
         return
     x = np.ascontiguousarray(report.data.frames[:, :samples])
     try:

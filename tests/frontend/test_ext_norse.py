@@ -14,7 +14,7 @@ from torch import nn
 
 import snncompile
 from snncompile import ir
-from snncompile.errors import CompileError, InternalError
+from snncompile.errors import CompileError
 from snncompile.frontend.load import load_model
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.targets import TARGETS
@@ -239,16 +239,16 @@ class BoxNet(nn.Module):
 def test_lif_box_network_compiles_for_loihi() -> None:
     if "loihi" not in TARGETS:
         pytest.skip("the loihi target is not registered yet")
-    from snncompile.testing import compare
+    from snncompile.targets.loihi.numerics import simulate_loihi
 
     model = randomize(BoxNet(), seed=7)
     x = currents((20,), seed=8)
     assert_reproduces(model, x, (20,))
     result = snncompile.compile(model, "loihi", input_shape=(20,), timesteps=T)
-    # (snncompile.check hooks module outputs as tensors; norse neurons return (spikes, state) pairs, so
-    # compare the traced IR, equal to the library above, with the compiled graph instead)
-    try:
-        cmp = compare(result.traced, result.graph, x)
-    except InternalError as exc:
-        pytest.skip(f"compiled for loihi; the float simulator cannot run the loihi graph: {exc}")
-    assert cmp.total_mismatches == 0 and cmp.decisions, cmp
+    # norse's decay 1 − dt·τ⁻¹ = 0.9 has no 12-bit vDecay: the compiler must say so (SNC620), and 8-bit
+    # weights on an analog input add rounding; the integer arithmetic itself is proven exact against Lava
+    fixed = simulate_loihi(result.graph, x, pipelined=False)
+    reference = snncompile.simulate(result.traced, x)
+    agreement = {n: float(np.mean(fixed[n] == reference[n])) for n in ("box1.lifted_module", "box2.lifted_module")}
+    assert "SNC620" in [d.code for d in result.diagnostics], "inexact decay must be reported"
+    assert min(agreement.values()) > 0.75, agreement
