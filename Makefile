@@ -34,10 +34,18 @@ demo: setup
 	$(BIN)/snncompile $(EXAMPLE) --target sim -o build/$(notdir $(basename $(EXAMPLE))) --time-passes
 
 lint: setup
-	$(BIN)/ruff check snncompile tests examples
+	$(BIN)/ruff check snncompile tests examples benchmarks
 
 test: setup setup-lava lint
 	$(BIN)/pytest -n 2 -p no:cacheprovider
 
 clean:
 	rm -rf build $(VENV) .venv-lava .pytest_cache .hypothesis
+
+# Benchmarks: compile time vs depth, simulator throughput (vs PyTorch and Lava), fidelity per method.
+.PHONY: bench
+bench: setup setup-lava
+	$(BIN)/python -m benchmarks.bench_compile --repeat 3 --out benchmarks/results/compile.md
+	$(BIN)/python -m benchmarks.bench_compile --repeat 1 --calibration 64 --out benchmarks/results/compile_calibrated.md
+	$(BIN)/python -m benchmarks.bench_throughput --repeat 5 --out benchmarks/results/throughput.md
+	$(BIN)/python -m benchmarks.bench_fidelity --out benchmarks/results/fidelity.md

@@ -20,7 +20,7 @@ from snncompile.frontend import trace
 from snncompile.verify.data import VerifyData, load_data
 from snncompile.verify.plugins import Compiled, build_stages, compile_for_verify
 from snncompile.verify.runner import RunStats, compare_extra, graph_of, run_stages
-from snncompile.verify.stages import Layer
+from snncompile.verify.stages import Layer, neuron_layers
 
 DEFAULT_TOLERANCE = 0.01
 """Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage: 1 percentage point."""
@@ -148,12 +148,11 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str = "loihi", dat
     vdata = load_data(data, shape, steps).head(samples)
     compiled = compile_for_verify(module, target, vdata, input_shape=input_shape, timesteps=timesteps)
     compile_s = time.perf_counter() - start
-    layers = _layers(compiled)
+    layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
     stats = run_stages(stages, layers, vdata, batch, progress)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     report = VerifyReport(source, target, vdata, compiled, stats, tolerance)
-    report.problems += [d for d in compiled.result.diagnostics if d.severity == "error"]
     _lava(report, lava, lava_samples)
     _quantization(report)
     report.resources = measured_resources(report)
@@ -161,12 +160,6 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str = "loihi", dat
     report.seconds = {"compile": compile_s, **stats.seconds, "total": time.perf_counter() - start}
     _write(report, json_path, html_dir)
     return report
-
-
-def _layers(compiled: Compiled) -> list[Layer]:
-    from snncompile.verify.stages import neuron_layers
-
-    return neuron_layers(compiled.result.traced)
 
 
 def _quantization(report: VerifyReport) -> None:
@@ -182,14 +175,10 @@ def _quantization(report: VerifyReport) -> None:
 def measured_resources(report: VerifyReport) -> dict[str, Any]:
     """The compile's resource report with SynOps and energy from the spike rates the compiled stage showed."""
     from snncompile.resources import resource_report
-    from snncompile.verify.stages import graph_members
 
     graph = report.compiled.result.graph
-    acts = report.stats.activity.get(report.final, {})
-    rates: dict[str, float] = {}
-    for layer, names in graph_members(graph, report.layers).items():
-        if layer in acts:
-            rates.update({n: acts[layer].rate / len(names) for n in names})  # MLF levels share the count
+    seen = report.stats.populations.get(report.final, {})
+    rates = {name: total / max(count, 1) for name, (total, count) in seen.items()}
     for inp in graph.of_kind(ir.Input):  # graded input: a payload event per nonzero value and step
         rates[inp.name] = float(np.count_nonzero(report.data.frames)) / max(report.data.frames.size, 1)
     return resource_report(graph, report.target, rates=rates, timesteps=int(report.data.frames.shape[0]))

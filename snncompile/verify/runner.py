@@ -35,6 +35,8 @@ class RunStats:
     rasters: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     samples: int = 0
+    populations: dict[str, dict[str, tuple[float, int]]] = field(default_factory=dict)
+    """Per stage, per population of its graph: (spikes, decisions) over all chunks."""
     extra: list[tuple[Stage, int]] = field(default_factory=list)
     """Stages run on a subset only (Lava), with their sample counts."""
 
@@ -90,6 +92,10 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
                 stats.activity[name].setdefault(la.name, Activity(la.levels)).update(out.spikes[la.name])
                 if offset == 0:
                     stats.rasters.setdefault(name, {})[la.name] = out.spikes[la.name][:, 0].copy()
+        seen = stats.populations.setdefault(name, {})
+        for pop, (total, count) in out.populations.items():
+            before = seen.get(pop, (0.0, 0))
+            seen[pop] = (before[0] + total, before[1] + count)
         for layer, found in out.events.items():
             total = stats.events.setdefault(layer, {})
             for k, v in found.items():

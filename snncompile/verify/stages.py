@@ -49,6 +49,8 @@ class StageOutput:
     logits: np.ndarray | None
     dtype: torch.dtype = torch.float64
     events: dict[str, dict[str, int]] = field(default_factory=dict)
+    populations: dict[str, tuple[float, int]] = field(default_factory=dict)
+    """Every population of the graph (MLF levels, max-pool OR populations too): (spikes, decisions) seen."""
 
 
 @dataclass
@@ -84,6 +86,15 @@ class TorchStage(Stage):
         return StageOutput(spikes, logits, used)
 
 
+def _population_types() -> tuple[type[ir.Op], ...]:
+    from snncompile.ir.ops_fixed import LoihiLIF
+
+    return (*ir.NEURON_OPS, LoihiLIF)
+
+
+POPULATIONS = _population_types()
+
+
 def graph_members(graph: ir.Graph, layers: list[Layer]) -> dict[str, tuple[str, ...]]:
     """For each layer, the populations of `graph` whose outputs sum to it: the node of the same name, or
     its lowered MLF levels. Layers the graph does not hold are left out."""
@@ -113,7 +124,8 @@ class GraphStage(Stage):
         if self.graph is None:
             raise InternalError(f"stage {self.name} has no graph")
         members = graph_members(self.graph, self.layers)
-        wanted = [n for names in members.values() for n in names]
+        pops = [n.name for n in self.graph.nodes if isinstance(n, POPULATIONS)]
+        wanted = [n for names in members.values() for n in names] + pops
         probe = ir.Graph(self.graph.nodes, tuple(dict.fromkeys((*self.graph.outputs, *wanted))),
                          self.graph.metadata)
         frames = x if not self.latency else np.concatenate([x, np.zeros((self.latency, *x.shape[1:]))])
@@ -121,15 +133,18 @@ class GraphStage(Stage):
         numerics = counting_numerics(self.numerics, events) if self.count_events else self.numerics
         result = simulate(probe, frames, record="outputs", numerics=numerics,
                           dtype=torch.float64 if self.count_events else dtype)
-        steps = x.shape[0]
-        spikes = {}
-        for layer, names in members.items():
-            phase = int(getattr(self.graph.node(names[0]), "phase", 0)) if self.latency else 0
-            spikes[layer] = sum(result[n][phase:phase + steps] for n in names)  # type: ignore[misc]
+        window = {n: self._window(result[n], n, x.shape[0]) for n in dict.fromkeys(wanted)}
+        spikes = {layer: sum(window[n] for n in names) for layer, names in members.items()}
         out = result[self.graph.outputs[0]]
         logits = out if out.ndim == 2 else None
         per_layer = {la: _merge(events, names) for la, names in members.items() if any(n in events for n in names)}
-        return StageOutput(spikes, logits, dtype, per_layer)
+        counts = {n: (float(window[n].sum()), int(window[n].size)) for n in pops}
+        return StageOutput(spikes, logits, dtype, per_layer, counts)  # type: ignore[arg-type]
+
+    def _window(self, values: np.ndarray, name: str, steps: int) -> np.ndarray:
+        """A population's T valid steps: a pipelined graph's population sees step 0 at its depth (phase)."""
+        phase = int(getattr(self.graph.node(name), "phase", 0)) if self.latency else 0  # type: ignore[union-attr]
+        return values[phase:phase + steps]
 
 
 def _merge(events: dict[str, dict[str, int]], names: tuple[str, ...]) -> dict[str, int]:
