@@ -29,9 +29,10 @@ setup-lava: $(LAVA_STAMP)
 $(LAVA_STAMP): scripts/setup_lava.sh
 	bash scripts/setup_lava.sh
 
-demo: setup
+demo: setup setup-lava
 	$(BIN)/snncompile inspect $(EXAMPLE)
-	$(BIN)/snncompile $(EXAMPLE) --target sim -o build/$(notdir $(basename $(EXAMPLE))) --time-passes
+	$(BIN)/snncompile $(EXAMPLE) --target loihi -o build/$(notdir $(basename $(EXAMPLE))) --time-passes
+	$(BIN)/snncompile verify $(EXAMPLE) --target loihi --data digits --json build/verify-$(notdir $(basename $(EXAMPLE))).json
 
 lint: setup
 	$(BIN)/ruff check snncompile tests examples benchmarks
