@@ -82,6 +82,9 @@ CODES: dict[str, str] = {
     "SNC901": "verification: compiled accuracy below the reference beyond the tolerance",
     "SNC902": "verification data could not be read or does not fit the model",
     "SNC903": "verification: the Lava stage failed or is unavailable",
+    "SNC950": "ONNX export: op or edge has no ONNX step form",
+    "SNC951": "ONNX import: operator not supported by the reader",
+    "SNC952": "ONNX import: not an snncompile step model",
 }
 
 

@@ -1,0 +1,40 @@
+"""The `onnx` target: one timestep of the float graph as an ONNX model (state in/out; a driver loops over T)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from snncompile import ir
+from snncompile.passes import Pipeline, Rule
+from snncompile.passes.pipelines import float_pipeline
+from snncompile.targets.base import Capabilities, Target, register_target, supported_ops_rule
+
+ONNX_CAPABILITIES = Capabilities(
+    ops=frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.Add, ir.LIF, ir.Readout}),
+    per_neuron_thresholds=True, number_format="float64",
+    notes=("one step per call; neuron state is an explicit input/output (state:<lif> → state_next:<lif>)",
+           "neurons are functions in domain 'snncompile' with standard-operator bodies"))
+
+
+class OnnxTarget(Target):
+    def pipeline(self) -> Pipeline:
+        return float_pipeline()
+
+    def rules(self) -> tuple[Rule, ...]:
+        return (supported_ops_rule(self.capabilities, self.name),)
+
+    def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
+        from snncompile.targets.onnx_export import export_step
+
+        path = directory / "model.onnx"
+        onnx.save(export_step(graph), str(path))
+        report["onnx"] = {"step_model": path.name, "driver": "snncompile.onnx_driver.run_onnx"}
+        return [path]
+
+
+ONNX = register_target(OnnxTarget(
+    "onnx", "one timestep as ONNX (model.onnx, float64, neuron state as inputs/outputs); onnxruntime runs it",
+    ONNX_CAPABILITIES))
