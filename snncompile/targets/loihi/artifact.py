@@ -129,6 +129,9 @@ def simulate_artifact(directory: str | Path, x: np.ndarray) -> tuple[ir.Graph, S
     """Run an emitted artifact bit-exactly on real-valued x [T, B, ...] (padded by `latency` zero frames);
     keeps every layer's spikes and the readout."""
     graph = load_artifact(directory)
+    (inp,) = graph.of_kind(ir.Input)
+    if len(inp.shape) == 1 and np.ndim(x) > 3:  # an image input the emitter declared flat (see emit.py)
+        x = np.reshape(x, (*np.shape(x)[:2], -1))
     result = simulate_loihi(graph, x)
     keep = {n.name for n in graph.of_kind(LoihiLIF)} | set(graph.outputs)
     result.values = {k: v for k, v in result.values.items() if k in keep}

@@ -104,8 +104,12 @@ def write_network(path: Path, graph: ir.Graph, layers: list[NetxLayer], skips: l
     with h5py.File(path, "w") as f:
         g = f.create_group("layer/0")
         _dataset(g, "type", np.array([b"input"], dtype="S10"))
-        _dataset(g, "shape", np.array(inp.shape, dtype=np.int64))
-        index, rank = 1, len(inp.shape)
+        # netx accepts `flatten` only between conv and dense layers: an image read directly by a dense
+        # layer is declared flat (torch C-major order) and the runtime flattens the frames it sends
+        flat_input = bool(layers) and layers[0].kind == "dense" and len(inp.shape) == 3
+        shape = (int(np.prod(inp.shape)),) if flat_input else inp.shape
+        _dataset(g, "shape", np.array(shape, dtype=np.int64))
+        index, rank = 1, len(shape)
         for layer in layers:
             index = _write_layer(f, index, layer, rank)
             indices.append(index - 1)

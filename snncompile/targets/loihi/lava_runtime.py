@@ -115,6 +115,10 @@ def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray],
     from lava.proc import io
 
     man = json.loads((directory / "manifest.json").read_text())
+    with h5py.File(directory / man["network"], "r") as f:
+        input_shape = tuple(int(v) for v in f["layer/0/shape"][()])
+    if len(input_shape) == 1 and x.ndim > 3:  # the emitter declared an image input flat (see emit.py)
+        x = x.reshape(*x.shape[:2], -1)
     data = stream(encode(x, man["input"]), man["latency"])
     steps = data.shape[0]
     start = time.perf_counter()

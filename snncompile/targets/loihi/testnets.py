@@ -88,6 +88,15 @@ def dense_chain(sizes: tuple[int, ...] = (40, 30, 20), timesteps: int = 8, seed:
     return b.readout(src)
 
 
+def image_dense(timesteps: int = 8, seed: int = 5) -> ir.Graph:
+    """An image read directly by a dense layer (flatten right after the input, as in an S2NN MLP)."""
+    b = Builder((2, 4, 4), seed, timesteps)
+    flat = b._add(ir.Flatten("flat", (ir.Edge("input"),)), (32,))
+    src = b.lif("lif0", [b.dense("fc0", flat, 24, gain=1.5, bias=0.2)])
+    src = b.lif("lif1", [b.dense("fc1", src, 12, gain=1.5, bias=0.2)])
+    return b.readout(src)
+
+
 def conv_chain(timesteps: int = 6, seed: int = 1) -> ir.Graph:
     """Stride, padding, dilation, groups, average and max pooling, flatten, dense (LOIHI.md 5's conv case)."""
     b = Builder((2, 9, 7), seed, timesteps)
