@@ -12,6 +12,7 @@ import numpy as np
 from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense
+from snncompile.ir.stats import synapse_count
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, LIFExt, LoihiLIF)
 SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, SkipDense)
@@ -58,16 +59,9 @@ LOIHI1_ENERGY = EnergyModel(
 
 
 def _connections(node: ir.Op, graph: ir.Graph) -> int:
-    out = int(np.prod(graph.shapes[node.name]))
-    if isinstance(node, ir.Dense):
-        return int(node.weight.size)
-    if isinstance(node, ir.Conv2d):
-        return out * int(np.prod(node.weight.shape[1:]))
-    if isinstance(node, (ir.Pool2d, ir.MaxPool2d)):
-        return out * node.kernel[0] * node.kernel[1]
     if isinstance(node, SkipDense):
         return int(np.count_nonzero(node.weight))
-    return 0
+    return synapse_count(node, graph.shapes[node.name])
 
 
 def _stored(node: ir.Op) -> int:

@@ -122,6 +122,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def bias_problems(weight: np.ndarray, bias: np.ndarray | None, unit: str) -> list[str]:
+    """A bias must hold one value per output row (dense, readout) or channel (conv)."""
+    if bias is None or bias.shape == (weight.shape[0],):
+        return []
+    return [f"bias {list(bias.shape)} does not match {weight.shape[0]} {unit}"]
+
+
 def expect_one_shape(op: Op, in_shapes: list[Shape], rank: int | None = None) -> Shape:
     """The single input shape of a unary op, checked against an expected rank."""
     (shape,) = in_shapes

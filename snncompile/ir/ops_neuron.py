@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from snncompile.ir.base import Op, Shape, ShapeError
+from snncompile.ir.base import Op, Shape, ShapeError, bias_problems
 
 
 def fan_in_shape(op: Op, in_shapes: list[Shape]) -> Shape:
@@ -141,7 +141,4 @@ class Readout(Op):
         return (self.weight.shape[0],)
 
     def check(self, in_shapes: list[Shape]) -> list[str]:
-        problems = super().check(in_shapes)
-        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
-            problems.append(f"bias {list(self.bias.shape)} does not match {self.weight.shape[0]} outputs")
-        return problems
+        return super().check(in_shapes) + bias_problems(self.weight, self.bias, "outputs")

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape
+from snncompile.ir.base import Op, Shape, ShapeError, bias_problems, expect_one_shape
 
 Pair = tuple[int, int]
 
@@ -39,9 +39,7 @@ class Dense(Op):
         return (self.weight.shape[0],)
 
     def check(self, in_shapes: list[Shape]) -> list[str]:
-        problems = super().check(in_shapes)
-        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
-            problems.append(f"bias {list(self.bias.shape)} does not match {self.weight.shape[0]} outputs")
+        problems = super().check(in_shapes) + bias_problems(self.weight, self.bias, "outputs")
         return problems
 
 
@@ -78,9 +76,7 @@ class Conv2d(Op):
         return (co, ho, wo)
 
     def check(self, in_shapes: list[Shape]) -> list[str]:
-        problems = super().check(in_shapes)
-        if self.bias is not None and self.bias.shape != (self.weight.shape[0],):
-            problems.append(f"bias {list(self.bias.shape)} does not match {self.weight.shape[0]} channels")
+        problems = super().check(in_shapes) + bias_problems(self.weight, self.bias, "channels")
         if min(self.stride) < 1 or min(self.dilation) < 1 or min(self.padding) < 0 or self.groups < 1:
             problems.append("stride, dilation and groups must be >= 1 and padding >= 0")
         return problems

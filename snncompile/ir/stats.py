@@ -23,7 +23,8 @@ class NodeStats:
     parameters: int
 
 
-def _synapses(node: Op, shape: Shape) -> int:
+def synapse_count(node: Op, shape: Shape) -> int:
+    """Synaptic connections of a dense, conv or pooling node with output `shape` (0 for other ops)."""
     out = int(np.prod(shape))
     if isinstance(node, Dense):
         return int(node.weight.size)
@@ -46,5 +47,5 @@ def node_stats(graph: Graph) -> list[NodeStats]:
         elif isinstance(n, MPBNLIF):
             neurons = int(np.prod(shape))
         params = sum(int(getattr(n, f).size) for f in n.array_fields() if getattr(n, f) is not None)
-        rows.append(NodeStats(n.name, n.kind, n.origin, shape, neurons, _synapses(n, shape), params))
+        rows.append(NodeStats(n.name, n.kind, n.origin, shape, neurons, synapse_count(n, shape), params))
     return rows
