@@ -54,7 +54,9 @@ class LoihiOptions:
     input_bits / input_scale: graded payload width and integer steps per real input unit (None: from the
     calibration data, else (2^bits − 1) / input_max).
     overflow: "avoid" caps each layer's scale so the worst-case |A| cannot wrap u; "warn" only reports.
-    calibration: optional input data [T, B, ...]; measured drives refine the overflow caps and the input scale.
+    calibration: optional input data [T, B, ...], or a data spec (`digits`, `random`, FILE.npz as for
+    `snncompile verify --data`) loaded for the model's input shape and T; measured drives refine the overflow
+    caps and the input scale.
     """
 
     input_encoding: str = "auto"
@@ -62,5 +64,5 @@ class LoihiOptions:
     input_scale: float | None = None
     input_max: float = 1.0
     overflow: str = "avoid"
-    calibration: np.ndarray | None = None
+    calibration: np.ndarray | str | None = None
     timesteps: int | None = None

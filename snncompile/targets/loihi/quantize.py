@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snncompile import ir
-from snncompile.errors import CompileError, Diagnostic
+from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
@@ -64,6 +64,20 @@ def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
     return found
 
 
+def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOptions:
+    """The options with a calibration data spec (`digits`, `random` or FILE.npz) loaded as frames
+    [T, N, ...] for the graph's input shape and timesteps."""
+    if not isinstance(options.calibration, str):
+        return options
+    from snncompile.verify.data import load_data
+
+    (inp,) = graph.of_kind(ir.Input)
+    if graph.timesteps is None:
+        raise error("SNC902", "calibration data needs the number of timesteps", hint="pass --timesteps")
+    data = load_data(options.calibration, tuple(inp.shape), graph.timesteps)
+    return dataclasses.replace(options, calibration=data.calibration)
+
+
 @dataclass(frozen=True)
 class LoihiQuantize(Pass):
     name = "loihi-quantize"
@@ -77,9 +91,10 @@ class LoihiQuantize(Pass):
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
         errors: list[Diagnostic] = []
         warnings: list[Diagnostic] = []
-        enc = choose_encoding(self.options)
+        options = with_calibration_data(self.options, graph)
+        enc = choose_encoding(options)
         (inp,) = graph.of_kind(ir.Input)
-        measured = measured_drives(graph, self.options.calibration)
+        measured = measured_drives(graph, options.calibration)
         meta = dict(graph.metadata["loihi"])
         built: dict[str, list[ir.Op]] = {}
         ledger: dict[str, dict[str, object]] = {}
