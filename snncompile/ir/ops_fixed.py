@@ -23,11 +23,28 @@ class ScheduledLIF(LIF):
 
     With phase = the population's pipeline depth p and period = T, the state left by bias integration
     during warm-up (t < p) or by the previous sample is cleared when the sample's first input arrives.
+
+    With `syn_decay` (a current-based neuron, from ir.LIFExt with immediate reset) the drive is a
+    synaptic current that the reset steps also clear (binary, K = 1):
+        i[t] = syn_decay · i[t−1] + Σ inputs[t];  h = decay · v + gain · i[t];  i is not reset by a spike.
     """
 
     period: int = 0
     phase: int = 0
+    syn_decay: np.ndarray | None = None
     kind: ClassVar[str] = "scheduled_lif"
+
+    def infer_shape(self, in_shapes: list[Shape]) -> Shape:
+        shape = super().infer_shape(in_shapes)
+        if self.syn_decay is not None and self.syn_decay.shape != shape:
+            raise ShapeError(f"syn_decay has shape {list(self.syn_decay.shape)}, expected {list(shape)}")
+        return shape
+
+    def check(self, in_shapes: list[Shape]) -> list[str]:
+        problems = super().check(in_shapes)
+        if self.syn_decay is not None and self.levels != 1:
+            problems.append("a synaptic current (syn_decay) needs a binary population (one level)")
+        return problems
 
 
 @dataclass(frozen=True, eq=False)

@@ -252,3 +252,45 @@ def test_lif_box_network_compiles_for_loihi() -> None:
     agreement = {n: float(np.mean(fixed[n] == reference[n])) for n in ("box1.lifted_module", "box2.lifted_module")}
     assert "SNC620" in [d.code for d in result.diagnostics], "inexact decay must be reported"
     assert min(agreement.values()) > 0.75, agreement
+
+
+class CubaNet(nn.Module):
+    """norse's current-based LIF behind bias-free synapses: Loihi's own neuron model."""
+
+    def __init__(self, bias: bool = False) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(20, 24, bias=bias), nn.Linear(24, 8, bias=bias)
+        self.lif1 = norse.LIF(LIFParameters(v_th=torch.tensor(0.15)))
+        self.lif2 = norse.LIF(LIFParameters(v_th=torch.tensor(0.1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z, _ = self.lif1(self.fc1(x))
+        z, _ = self.lif2(self.fc2(z))
+        return z
+
+
+def test_current_based_lif_network_compiles_for_loihi() -> None:
+    from snncompile.targets.loihi.numerics import simulate_loihi
+
+    model = randomize(CubaNet(), seed=9)
+    x = currents((20,), seed=10)
+    assert_reproduces(model, x, (20,))
+    result = snncompile.compile(model, "loihi", input_shape=(20,), timesteps=T)
+    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    # norse's defaults: a_s = 1e-3 · 200 = 0.2 (syn_decay 0.8: iDecay 819.2), a_m = 0.1 (vDecay 409.6)
+    assert {p.i_decay for p in pops} == {819} and {p.v_decay for p in pops} == {410}
+    codes = [d.code for d in result.diagnostics]
+    assert codes.count("SNC620") == 4, "both inexact decays of both layers must be reported"
+    fixed = simulate_loihi(result.graph, x, pipelined=False)
+    reference = snncompile.simulate(result.traced, x)
+    agreement = {n: float(np.mean(fixed[n] == reference[n])) for n in ("lif1", "lif2")}
+    assert min(agreement.values()) > 0.75, agreement
+    assert all(0.02 < reference[n].mean() < 0.98 for n in ("lif1", "lif2"))
+
+
+def test_biased_synapse_into_a_current_is_refused_for_loihi() -> None:
+    model = randomize(CubaNet(bias=True), seed=9)
+    with pytest.raises(CompileError) as info:
+        snncompile.compile(model, "loihi", input_shape=(20,), timesteps=T)
+    found = [d for d in info.value.diagnostics if d.code == "SNC610"]
+    assert {d.node for d in found} == {"lif1", "lif2"} and all("bias=False" in (d.hint or "") for d in found)

@@ -292,3 +292,34 @@ def test_delayed_subtract_reset_is_refused_by_loihi_with_a_diagnostic() -> None:
     with pytest.raises(CompileError) as info:
         snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
     assert any(d.origin == "net.1" for d in info.value.diagnostics)
+
+
+def test_synaptic_with_immediate_zero_reset_compiles_for_loihi() -> None:
+    from snncompile.targets.loihi.numerics import simulate_loihi
+
+    def synaptic() -> snn.Synaptic:
+        return snn.Synaptic(alpha=0.5, beta=0.75, init_hidden=True, reset_mechanism="zero", reset_delay=False)
+
+    model = randomize(TimeLoop(nn.Sequential(nn.Linear(16, 24, bias=False), synaptic(),
+                                             nn.Linear(24, 8, bias=False), synaptic())), seed=7)
+    x = currents((16,), seed=8)
+    assert_reproduces(model, x, (16,))
+    result = snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
+    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    assert {(p.i_decay, p.v_decay) for p in pops} == {(2048, 1024)}  # α, β exact in 12 bits: no SNC620
+    assert "SNC620" not in [d.code for d in result.diagnostics]
+    fixed = simulate_loihi(result.graph, x, pipelined=False)
+    reference = snncompile.simulate(result.traced, x)
+    for name in ("net.1", "net.3"):
+        agreement = float(np.mean(fixed[name] == reference[name]))
+        assert agreement > 0.8, f"{name}: only {agreement:.1%} of spike decisions agree after quantization"
+
+
+def test_synaptic_with_delayed_reset_is_refused_by_loihi_with_the_retraining_hint() -> None:
+    model = randomize(TimeLoop(nn.Sequential(nn.Linear(16, 8, bias=False),
+                                             snn.Synaptic(alpha=0.5, beta=0.75, init_hidden=True,
+                                                          reset_mechanism="zero"))), seed=7)
+    with pytest.raises(CompileError) as info:
+        snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
+    (d,) = info.value.diagnostics
+    assert d.code == "SNC610" and d.origin == "net.1" and "reset_delay=False" in (d.hint or "")

@@ -13,6 +13,7 @@ from snncompile.passes import Pipeline, Rule
 from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import TARGETS, Target, register_target
 from snncompile.targets.loihi.caps import LOIHI_CAPABILITIES, LoihiOptions
+from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
 from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.numerics import LOIHI_OPS, simulate_loihi
 from snncompile.targets.loihi.quantize import LoihiQuantize
@@ -28,7 +29,8 @@ class LoihiTarget(Target):
     def loihi_passes(self) -> tuple[Any, ...]:
         """The target's own passes, after the float pipeline."""
         opts = self.settings
-        return (LowerMaxPool(), LoihiSchedule(timesteps=opts.timesteps), LoihiQuantize(options=opts))
+        return (LoihiCurrentNeurons(), LowerMaxPool(), LoihiSchedule(timesteps=opts.timesteps),
+                LoihiQuantize(options=opts))
 
     def pipeline(self) -> Pipeline:
         return Pipeline(float_passes() + self.loihi_passes())

@@ -93,7 +93,7 @@ def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[d
     if bmax > 0:
         bounds["13-bit bias"] = (BIAS_MAX - 0.5) / bmax
     drive = measured if measured is not None else max(
-        (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max())
+        (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max()) * gathered(p.pop)
          for p in plans if p.weights), default=0.0)
     slack = max((float(sum(worst_drive((w != 0).astype(float), x)
                            for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
@@ -101,28 +101,50 @@ def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[d
     return bounds, (max(A_NO_WRAP - slack, 1.0) / drive if drive > 0 else float("inf"))
 
 
+def gathered(pop: ScheduledLIF) -> float:
+    """How much a decaying synaptic current can pile up relative to one step's drive: 1 / (1 − syn_decay)."""
+    if pop.syn_decay is None:
+        return 1.0
+    keep = float(np.max(pop.syn_decay))
+    return 1.0 / (1.0 - keep) if keep < 1 else float("inf")
+
+
 def even_round(x: np.ndarray) -> np.ndarray:
     """Nearest even integer (ties away from zero after halving: 2·round(x/2), numpy's half-to-even)."""
     return 2.0 * np.round(x / 2.0)
 
 
+def decay_to_idecay(pop: ScheduledLIF, errors: list[Diagnostic], warnings: list[Diagnostic]) -> int:
+    """iDecay = 4096·(1 − syn_decay), one per layer; no synaptic current is 4096 (u = 64·A every step)."""
+    if pop.syn_decay is None:
+        return 4096
+    return _register(pop, pop.syn_decay, "syn_decay", "iDecay", errors, warnings)
+
+
+def _register(pop: ScheduledLIF, decay: np.ndarray, what: str, register: str, errors: list[Diagnostic],
+              warnings: list[Diagnostic]) -> int:
+    """register = round(4096·(1 − decay)) for a decay shared by the population; inexact values are warned."""
+    d = float(decay.reshape(-1)[0])
+    if np.ptp(decay) != 0:
+        errors.append(diag("SNC615", pop, f"{what} varies across the population ({decay.min():.6g} to "
+                           f"{decay.max():.6g}); Loihi has one {register} per layer"))
+    if not 0.0 <= d <= 1.0:
+        errors.append(diag("SNC615", pop, f"{what} {d:.6g} is outside [0, 1]", f"{register} = 4096·(1 − {what})"))
+        return 0
+    exact = 4096.0 * (1.0 - d)
+    value = round(exact)
+    if value != exact:
+        warnings.append(diag("SNC620", pop, f"{what} {d:.9g} needs {register} {exact:.4f}; rounded to {value} "
+                             f"({what} {1 - value / 4096:.9g})", severity="warning"))
+    return value
+
+
 def decay_to_vdecay(pop: ScheduledLIF, period: int, errors: list[Diagnostic],
                     warnings: list[Diagnostic]) -> int:
     """vDecay = 4096·(1 − decay), one per layer; decay 0 is 4096 (memoryless), or 4095 under per-step resets."""
-    d = float(pop.decay.reshape(-1)[0])
-    if np.ptp(pop.decay) != 0:
-        errors.append(diag("SNC615", pop, f"decay varies across the population ({pop.decay.min():.6g} to "
-                           f"{pop.decay.max():.6g}); Loihi has one vDecay per layer"))
-    if not 0.0 <= d <= 1.0:
-        errors.append(diag("SNC615", pop, f"decay {d:.6g} is outside [0, 1]", "vDecay = 4096·(1 − decay)"))
-        return 0
-    exact = 4096.0 * (1.0 - d)
-    v_decay = round(exact)
-    if v_decay == 4096 and period == 1:
+    if period == 1 and np.ptp(pop.decay) == 0 and round(4096.0 * (1.0 - float(pop.decay.reshape(-1)[0]))) == 4096:
         return 4095
-    if v_decay != exact:
-        warnings.append(diag("SNC620", pop, f"decay {d:.9g} needs vDecay {exact:.4f}; rounded to {v_decay} "
-                             f"(decay {1 - v_decay / 4096:.9g})", severity="warning"))
+    v_decay = _register(pop, pop.decay, "decay", "vDecay", errors, warnings)
     if v_decay == 4096:
         warnings.append(diag("SNC621", pop, "decay 0 needs vDecay 4096, outside the documented 12-bit range "
                              "(Lava's simulator accepts it)", "hardware may need a per-step reset instead",

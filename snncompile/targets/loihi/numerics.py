@@ -26,16 +26,20 @@ FLOAT32_EXACT = 2**24
 
 @implements(ScheduledLIF)
 def _scheduled_lif(op: ScheduledLIF, xs: list[Seq]) -> Seq:
-    """ir.LIF's float update, in the same operation order, with the state zeroed on reset steps."""
+    """ir.LIF's float update, in the same operation order, with the state zeroed on reset steps (and the
+    synaptic current i[t] = syn_decay·i[t−1] + x[t] as the drive when syn_decay is set)."""
     x = _sum(xs)
     decay, theta = _param(op.decay, x), _param(op.threshold, x).unsqueeze(1)
     gain = None if op.gain is None else _param(op.gain, x)
+    syn = None if op.syn_decay is None else _param(op.syn_decay, x)
     v = torch.zeros((op.levels, *x.shape[1:]), dtype=x.dtype, device=x.device)
+    i = torch.zeros_like(x[0])
     out = torch.empty_like(x)
     for t in range(x.shape[0]):
         if resets_at(t, op.period, op.phase):
-            v = torch.zeros_like(v)
-        drive = x[t] if gain is None else gain * x[t]
+            v, i = torch.zeros_like(v), torch.zeros_like(i)
+        i = x[t] if syn is None else syn * i + x[t]
+        drive = i if gain is None else gain * i
         h = decay * v + drive
         s = (h > theta if op.comparison == ">" else h >= theta).to(x.dtype)
         if t >= op.phase:

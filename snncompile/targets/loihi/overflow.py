@@ -3,7 +3,8 @@
 Per population, with W_int its integer synapses and x_max the largest payload of each source (1 for
 spikes, the encoding's `high` for graded input):
     |A| ≤ A_max = max_n Σ_j Σ_i |W_int[n, i]| · x_max          (conv: per channel, an upper bound)
-    u wraps when |64·A| > 2^23 (memoryless current: u = 64·A), i.e. A_max > 2^17 − 1
+    u wraps when |64·A| > 2^23 (memoryless current: u = 64·A), i.e. A_max > 2^17 − 1; a decaying current
+    gathers up to A_max · 4096 / iDecay (the geometric sum), which replaces A_max below
     v ≤ r·64·vth + 64·(A⁺ + |b|) (a spike resets it),  −v ≤ 64·(A⁻ + |b|) / (1 − r),  r = (4096 − vDecay)/4096
     with A⁺ / A⁻ the sums of positive / negative weights × x_max; v saturates at ±(2^23 − 1)
 Calibration data gives measured drives next to these worst cases.
@@ -28,8 +29,7 @@ def unpipelined(graph: ir.Graph) -> ir.Graph:
     nodes: list[ir.Op] = []
     for n in graph.nodes:
         if isinstance(n, ScheduledLIF):
-            n = ir.LIF(n.name, tuple(ir.Edge(e.src) for e in n.inputs), n.origin, decay=n.decay,
-                       threshold=n.threshold, comparison=n.comparison, reset=n.reset, gain=n.gain)
+            n = n.replace(inputs=tuple(ir.Edge(e.src) for e in n.inputs), period=0, phase=0)
         elif isinstance(n, WindowReadout):
             n = ir.Readout(n.name, tuple(ir.Edge(e.src) for e in n.inputs), n.origin, weight=n.weight, bias=n.bias)
         nodes.append(n)
@@ -47,11 +47,23 @@ def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int 
     for start in range(0, calibration.shape[1], batch):
         result = simulate(flat, calibration[:, start:start + batch])
         for pop in flat.of_kind(ir.LIF):
-            total = sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs)
+            total = _current(pop, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs))
             gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
             peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
             drives[pop.name] = max(drives.get(pop.name, 0.0), peak)
     return drives
+
+
+def _current(pop: ir.Op, x: np.ndarray) -> np.ndarray:
+    """The synaptic current i[t] = syn_decay·i[t−1] + x[t] of a current-based population (else x)."""
+    syn = getattr(pop, "syn_decay", None)
+    if syn is None:
+        return x
+    out, i = np.empty_like(x), np.zeros_like(x[0])
+    for t in range(x.shape[0]):
+        i = syn * i + x[t]
+        out[t] = i
+    return out
 
 
 def _unbiased(syn: ir.Op, out: np.ndarray) -> np.ndarray:
@@ -91,7 +103,9 @@ def overflow_report(graph: ir.Graph, measured: dict[str, float],
     """Per-population numbers (for the manifest) and warnings for every wrap or saturation risk."""
     table, risks = [], []
     for pop in graph.of_kind(LoihiLIF):
-        a_pos, a_neg = drive_bounds(graph, pop)  # type: ignore[arg-type]
+        gather = DECAY_UNITY / pop.i_decay if pop.i_decay else float("inf")  # type: ignore[attr-defined]
+        a_step = max(drive_bounds(graph, pop))  # type: ignore[arg-type]
+        a_pos, a_neg = (a * gather for a in drive_bounds(graph, pop))  # type: ignore[arg-type]
         a_max = max(a_pos, a_neg)
         bias = 0.0 if pop.bias is None else float(np.abs(pop.bias).max())  # type: ignore[attr-defined]
         keep = (DECAY_UNITY - pop.v_decay) / DECAY_UNITY  # type: ignore[attr-defined]
@@ -101,7 +115,7 @@ def overflow_report(graph: ir.Graph, measured: dict[str, float],
         v_bound = max(v_high, v_low)
         a_meas = measured[pop.name] * ledger[pop.name]["vth"] if pop.name in measured else None
         row = {"node": pop.name, "a_max": a_max, "a_measured": a_meas, "u_wrap_possible": a_max > A_NO_WRAP,
-               "port_16bit_exceeded": a_max >= A_PORT, "v_bound": v_bound,
+               "port_16bit_exceeded": a_step >= A_PORT, "v_bound": v_bound,
                "v_saturation_possible": v_bound >= STATE_LIMIT - 1}
         table.append(row)
         measured_text = "" if a_meas is None else f"; measured on calibration data: {a_meas:.0f}"

@@ -26,6 +26,7 @@ from snncompile.targets.loihi.encoding import InputEncoding, balance_scale, choo
 from snncompile.targets.loihi.layer_quant import (
     MIN_VTH,
     MemberPlan,
+    decay_to_idecay,
     decay_to_vdecay,
     even_round,
     plan_member,
@@ -53,6 +54,8 @@ def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
                           "train with reset='zero' or keep this layer off-chip"))
     if pop.reset == "none" and not decay0:
         found.append(diag("SNC610", pop, "reset 'none' with a leaky membrane; Loihi always resets v to 0 on a spike"))
+    if pop.syn_decay is not None and np.any(pop.syn_decay != 0):
+        decay0 = False  # a decaying current's truncation leaves v off the 64-grid that the ≥ encoding needs
     if pop.comparison == ">=" and not decay0:
         found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane has no exact integer "
                           "encoding (Loihi fires on v > 64·vThMant)", "use comparison '>' for leaky neurons"))
@@ -163,8 +166,13 @@ class LoihiQuantize(Pass):
         shape = graph.shapes[pop.name]
         scale = np.broadcast_to(pop.threshold[0] / vth, shape)
         v_decay = decay_to_vdecay(pop, period, errors, warnings)
+        i_decay = decay_to_idecay(pop, errors, warnings)
+        if bias is not None and i_decay != 4096:
+            errors.append(diag("SNC610", pop, "synapse bias into a decaying synaptic current: the current "
+                               "integrates it (b·(1 − syn_decay^(t+1)) / (1 − syn_decay)) but Loihi adds biases "
+                               "to the voltage", "train the synapses feeding this neuron with bias=False"))
         threshold = vth - 1 if pop.comparison == ">=" else vth
-        nodes.append(LoihiLIF(pop.name, tuple(edges), pop.origin, threshold=threshold, i_decay=4096,
+        nodes.append(LoihiLIF(pop.name, tuple(edges), pop.origin, threshold=threshold, i_decay=i_decay,
                               v_decay=v_decay, bias=bias, scale=scale, period=pop.period, phase=pop.phase))
         return nodes
 

@@ -76,8 +76,9 @@ def _or_population(n: ir.MaxPool2d, in_shape: ir.Shape, out_shape: ir.Shape) -> 
 
 def _stack_key(p: ir.LIF) -> tuple[object, ...]:
     gain = None if p.gain is None else p.gain.tobytes()
+    syn = getattr(p, "syn_decay", None)
     return (tuple((e.src, e.delay) for e in p.inputs), p.decay.shape, p.decay.tobytes(), p.comparison,
-            p.reset, gain)
+            p.reset, gain, None if syn is None else syn.tobytes())
 
 
 def netx_layers(graph: ir.Graph, inputs: dict[str, list[SynapticInput]]) -> list[list[str]]:
@@ -120,7 +121,8 @@ class LoihiSchedule(Pass):
         pos = {n.name: 0 for n in graph.of_kind(ir.Input)}
         pos.update({name: i for i, layer in enumerate(layers, start=1) for name in layer})
         latency = len(layers)
-        memoryless = all(np.all(p.decay == 0) for p in graph.of_kind(ir.LIF))  # type: ignore[attr-defined]
+        memoryless = all(np.all(p.decay == 0) and not np.any(getattr(p, "syn_decay", None))  # type: ignore[attr-defined]
+                         for p in graph.of_kind(ir.LIF))
         period = 1 if memoryless else int(steps)  # type: ignore[arg-type]
         nodes = [self._node(graph, n, inputs, pos, period, latency, int(steps), diags)  # type: ignore[arg-type]
                  for n in graph.nodes]
@@ -145,7 +147,7 @@ class LoihiSchedule(Pass):
                 edges.append(ir.Edge(s.edge.src, hop))
             return ScheduledLIF(n.name, tuple(edges), n.origin, decay=n.decay, threshold=n.threshold,
                                 comparison=n.comparison, reset=n.reset, gain=n.gain, period=period,
-                                phase=pos[n.name])
+                                phase=pos[n.name], syn_decay=getattr(n, "syn_decay", None))
         if isinstance(n, ir.Readout):
             edges = []
             for e in n.inputs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile import ir
+from snncompile.ir.ops_ext import LIFExt
 from snncompile.ir.ops_fixed import LoihiLIF
 
 Pair = tuple[int, int]
@@ -65,6 +66,15 @@ class Builder:
                       threshold=np.full((1, *shape), theta), comparison=comparison, reset=reset)
         return self._add(node, shape)
 
+    def cuba(self, name: str, synapses: list[str], syn_decay: float, theta: float = 0.5, decay: float = 0.25,
+             gain: float = 1.0) -> str:
+        """A current-based LIF (ir.LIFExt, immediate zero reset): i = syn_decay·i + x, h = decay·v + gain·i."""
+        shape = self.shapes[synapses[0]]
+        node = LIFExt(name, tuple(ir.Edge(s) for s in synapses), name, decay=np.full(shape, decay),
+                      threshold=np.full(shape, theta), syn_decay=np.full(shape, syn_decay),
+                      gain=None if gain == 1.0 else np.full(shape, gain), reset="zero")
+        return self._add(node, shape)
+
     def readout(self, src: str, classes: int = 4) -> ir.Graph:
         if len(self.shapes[src]) != 1:
             src = self._add(ir.Flatten("readout.flat", (ir.Edge(src),)), (int(np.prod(self.shapes[src])),))
@@ -86,6 +96,16 @@ def dense_chain(sizes: tuple[int, ...] = (40, 30, 20), timesteps: int = 8, seed:
     for i, n in enumerate(sizes[1:]):
         src = b.lif(f"lif{i}", [b.dense(f"fc{i}", src, n, gain=gain, bias=bias)], theta=0.5)
     return b.readout(src)
+
+
+def cuba_net(timesteps: int = 12, seed: int = 6) -> ir.Graph:
+    """Current-based neurons (synaptic current decays 1/2 and 3/4, membrane 1/4), bias-free synapses, a conv
+    layer and a skip into the last layer: Loihi's u is the synaptic current."""
+    b = Builder((2, 6, 6), seed, timesteps)
+    a = b.cuba("cuba0", [b.conv("conv0", "input", 4, 3, gain=1.2)], syn_decay=0.5, theta=0.4)
+    a = b.cuba("cuba1", [b.dense("fc1", a, 24, gain=1.5)], syn_decay=0.75, decay=0.5, gain=0.5)
+    a = b.cuba("cuba2", [b.dense("fc2", a, 16, gain=1.5), b.dense("skip2", "cuba0", 16, gain=0.8)], syn_decay=0.5)
+    return b.readout(a)
 
 
 def image_dense(timesteps: int = 8, seed: int = 5) -> ir.Graph:

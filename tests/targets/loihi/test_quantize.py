@@ -21,7 +21,7 @@ def compile_ir(graph: ir.Graph, **options: object) -> tuple[ir.Graph, PassContex
     return LOIHI.configured(**options).pipeline().run(graph, ctx)[0], ctx
 
 
-@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net"])
+@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net"])
 def test_quantized_graph_obeys_every_rule_and_format(name: str) -> None:
     q, _ = compile_ir(getattr(testnets, name)())
     assert [d for rule in LOIHI.rules() for d in rule(q)] == []

@@ -11,15 +11,16 @@ from snncompile.ir.ops_fixed import ScheduledLIF, WindowReadout
 from snncompile.passes import PassContext, Pipeline
 from snncompile.sim import simulate
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
+from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
 from snncompile.targets.loihi.numerics import pad_input
 from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
 from snncompile.targets.loihi.structure import positions
 
-NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net"]
+NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net"]
 
 
 def schedule(graph: ir.Graph) -> ir.Graph:
-    return Pipeline((LowerMaxPool(), LoihiSchedule())).run(graph, PassContext())[0]
+    return Pipeline((LoihiCurrentNeurons(), LowerMaxPool(), LoihiSchedule())).run(graph, PassContext())[0]
 
 
 def sample(graph: ir.Graph, batch: int = 6, seed: int = 0) -> np.ndarray:
@@ -34,7 +35,7 @@ def test_scheduled_float_graph_equals_the_zero_latency_graph(name: str) -> None:
     x, steps, latency = sample(graph), graph.timesteps, sched.metadata["loihi"]["latency"]
     ref, got = simulate(graph, x), simulate(sched, pad_input(x, latency))
     pos = positions(sched)
-    for pop in graph.of_kind(ir.LIF):
+    for pop in graph.of_kind(*ir.NEURON_OPS):
         window = got[pop.name][pos[pop.name]:pos[pop.name] + steps]
         assert np.array_equal(window, ref[pop.name]), pop.name
         assert ref[pop.name].any()
