@@ -114,11 +114,12 @@ def currents(shape: tuple[int, ...], seed: int, scale: float = 1.5) -> torch.Ten
 def loihi_refuses_non_strict(model: nn.Module, x: torch.Tensor, input_shape: tuple[int, ...]) -> None:
     """spikingjelly fires on v ≥ V_th; on Loihi's truncating integer membrane a leaky neuron has no exact
     encoding of a non-strict threshold (docs/FOLDING.md §9), so compile(model, "loihi") must refuse it at
-    every neuron, naming the module, instead of approximating."""
+    every leaky neuron, naming the module, instead of approximating (IFNode, without leak, keeps v on the
+    64-grid where v ≥ 64·vth ⟺ v > 64·(vth − 1), and compiles)."""
     if "loihi" not in TARGETS:
         pytest.skip("the loihi target is not registered yet (snncompile.targets has: "
                     + ", ".join(sorted(TARGETS)) + ")")
-    neurons = {p for p, m in model.named_modules() if isinstance(m, NEURONS)}
+    neurons = {p for p, m in model.named_modules() if isinstance(m, NEURONS) and not isinstance(m, neuron.IFNode)}
     with pytest.raises(CompileError) as info:
         snncompile.compile(model, "loihi", input_shape=input_shape, timesteps=x.shape[0])
     refused = {d.origin for d in info.value.diagnostics if d.code == "SNC611"}
@@ -413,3 +414,24 @@ def test_pickled_spikingjelly_model_loads_without_trusting_pickle(tmp_path) -> N
     x = currents((2, 8, 8), seed=6)
     assert all(np.array_equal(a, b) for a, b in zip(record(model, x).values(), record(loaded, x).values(),
                                                     strict=True))
+
+
+def test_if_neurons_compile_for_loihi_with_the_exact_non_strict_encoding() -> None:
+    """IFNode (v ≥ θ, no leak, hard reset) is exact on Loihi: vThMant − 1 on a membrane that stays on the
+    64-grid; the float-vs-integer difference left is 8-bit weight rounding only."""
+    from snncompile.targets.loihi.numerics import simulate_loihi
+
+    model = randomize(nn.Sequential(layer.Linear(16, 24, step_mode="m"), neuron.IFNode(step_mode="m"),
+                                    layer.Linear(24, 8, step_mode="m"), neuron.IFNode(step_mode="m")), seed=3)
+    x = currents((16,), seed=4)
+    assert_reproduces(model, x, (16,))
+    result = snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
+    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    assert {p.v_decay for p in pops} == {0}
+    ledger = result.graph.metadata["loihi"]["ledger"]
+    assert all(p.threshold == ledger[p.name]["vth"] - 1 for p in pops)
+    fixed = simulate_loihi(result.graph, x, pipelined=False)
+    reference = snncompile.simulate(result.traced, x)
+    for name in ("1", "3"):
+        agreement = float(np.mean(fixed[name] == reference[name]))
+        assert agreement > 0.85, f"{name}: only {agreement:.1%} of spike decisions agree after quantization"

@@ -43,6 +43,14 @@ def input_weights(plans: list[MemberPlan], inp: str) -> tuple[float, float]:
     return (float(flat.max()), float(np.sqrt(np.mean(flat**2)))) if flat.size else (0.0, 0.0)
 
 
+def on_voltage_grid(pop: ScheduledLIF) -> bool:
+    """True when v stays a multiple of 64 (so v ≥ 64·vth ⟺ v > 64·(vth − 1), the ≥ encoding): the membrane
+    is memoryless (decay 0) or integrates without leak (decay 1, an IF neuron: vDecay 0 truncates nothing),
+    and the current does not decay (u = 64·A). Saturation, which is reported, would leave the grid."""
+    membrane = bool(np.all(pop.decay == 0) or np.all(pop.decay == 1))
+    return membrane and (pop.syn_decay is None or not np.any(pop.syn_decay))
+
+
 def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
     """Neuron options Loihi's LIF cannot express."""
     found = []
@@ -54,9 +62,7 @@ def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
                           "train with reset='zero' or keep this layer off-chip"))
     if pop.reset == "none" and not decay0:
         found.append(diag("SNC610", pop, "reset 'none' with a leaky membrane; Loihi always resets v to 0 on a spike"))
-    if pop.syn_decay is not None and np.any(pop.syn_decay != 0):
-        decay0 = False  # a decaying current's truncation leaves v off the 64-grid that the ≥ encoding needs
-    if pop.comparison == ">=" and not decay0:
+    if pop.comparison == ">=" and not on_voltage_grid(pop):
         found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane has no exact integer "
                           "encoding (Loihi fires on v > 64·vThMant)", "use comparison '>' for leaky neurons"))
     theta = pop.threshold
