@@ -11,7 +11,7 @@ import torch
 import snncompile
 from benchmarks.common import depth, emit, resnet, table
 from snncompile.targets.loihi import loihi_options
-from snncompile.verify.data import encode
+from snncompile.verification.data import encode
 
 BLOCKS = (3, 9, 17)
 """Blocks per stage of ResNet-20, -56 and -104 (6n + 2 layers)."""

@@ -8,7 +8,7 @@ import torch
 
 from benchmarks.common import EXAMPLES, emit, table
 from snncompile.errors import CompileError
-from snncompile.verify import verify
+from snncompile.verification import verify
 
 METHODS = {
     "tdbn_resnet": "tdBN spiking ResNet (LIF)",

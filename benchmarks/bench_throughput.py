@@ -22,8 +22,8 @@ from snncompile.datasets import digits_split
 from snncompile.sim import simulate
 from snncompile.targets.loihi import loihi_options, simulate_loihi
 from snncompile.targets.loihi.emit import emit_loihi
-from snncompile.verify.data import encode
-from snncompile.verify.lava import RUNTIME, lava_python
+from snncompile.verification.data import encode
+from snncompile.verification.lava import RUNTIME, lava_python
 
 
 def dense256(timesteps: int = 16) -> nn.Module:

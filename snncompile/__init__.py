@@ -7,7 +7,7 @@ from snncompile.errors import CompileError, Diagnostic, InternalError
 from snncompile.frontend import register_converter, trace
 from snncompile.passes import Pipeline
 from snncompile.sim import simulate
-from snncompile.verify import verify
+from snncompile.verification import verify
 
 __all__ = [
     "CompileError", "CompileResult", "Diagnostic", "InternalError", "Pipeline", "__version__", "compile",

@@ -86,7 +86,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points."""
-    from snncompile.verify import verify
+    from snncompile.verification import verify
 
     report = verify(model, target, data, samples=samples, batch=batch, tolerance=tolerance / 100,
                     scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,

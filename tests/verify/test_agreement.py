@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from snncompile.errors import CompileError
-from snncompile.verify.agreement import Activity, PairAgreement
-from snncompile.verify.data import load_data
-from snncompile.verify.lava import unstream
-from snncompile.verify.stages import Layer
+from snncompile.verification.agreement import Activity, PairAgreement
+from snncompile.verification.data import load_data
+from snncompile.verification.lava import unstream
+from snncompile.verification.stages import Layer
 
 LAYERS = [Layer("a", "net.a", (3,), 1), Layer("b", "net.b", (2,), 2)]
 

@@ -12,8 +12,8 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.passes.fold_norm import FoldNorm
-from snncompile.verify import data as verify_data
-from snncompile.verify import verify
+from snncompile.verification import data as verify_data
+from snncompile.verification import verify
 
 
 def test_sim_target_float_stages_agree_exactly(small_model: nn.Module, tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_loihi_stages_are_time_aligned_through_the_pipeline(example: Callable[[s
 
 
 def test_lava_reproduces_the_bit_exact_stage(small_model: nn.Module) -> None:
-    from snncompile.verify.lava import lava_python
+    from snncompile.verification.lava import lava_python
 
     if lava_python() is None:
         pytest.skip("no .venv-lava (scripts/setup_lava.sh)")

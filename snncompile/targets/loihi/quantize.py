@@ -78,7 +78,7 @@ def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOption
     [T, N, ...] for the graph's input shape and timesteps."""
     if not isinstance(options.calibration, str):
         return options
-    from snncompile.verify.data import load_data
+    from snncompile.verification.data import load_data
 
     (inp,) = graph.of_kind(ir.Input)
     if graph.timesteps is None:

@@ -1,5 +1,5 @@
 """Differential verification: PyTorch vs traced IR vs lowered IR vs the target's bit-exact simulation (and Lava)."""
 
-from snncompile.verify.core import VerifyReport, verify
+from snncompile.verification.core import VerifyReport, verify
 
 __all__ = ["VerifyReport", "verify"]

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from snncompile.verify.core import VerifyReport
-    from snncompile.verify.stages import Layer
+    from snncompile.verification.core import VerifyReport
+    from snncompile.verification.stages import Layer
 
 REPORT_FORMAT = "snncompile-verify"
 REPORT_VERSION = 1

@@ -14,8 +14,8 @@ from snncompile.api import CompileResult
 from snncompile.api import compile as compile_model
 from snncompile.passes import Pass
 from snncompile.passes.pipelines import float_passes
-from snncompile.verify.data import VerifyData
-from snncompile.verify.stages import GraphStage, Layer, Stage, TorchStage
+from snncompile.verification.data import VerifyData
+from snncompile.verification.stages import GraphStage, Layer, Stage, TorchStage
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch
 
 from snncompile import ir
 from snncompile.errors import error
-from snncompile.verify.stages import Layer, Stage, StageOutput, graph_members
+from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
 TIMEOUT_S = 900

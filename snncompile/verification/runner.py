@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from snncompile import ir
-from snncompile.verify.agreement import Activity, PairAgreement
-from snncompile.verify.data import VerifyData
-from snncompile.verify.stages import GraphStage, Layer, Stage, StageOutput
+from snncompile.verification.agreement import Activity, PairAgreement
+from snncompile.verification.data import VerifyData
+from snncompile.verification.stages import GraphStage, Layer, Stage, StageOutput
 
 MEMORY_BUDGET = 1 << 30
 """Bytes the simulator may hold per chunk (it keeps every node's [T, B, ...] output while running)."""

@@ -17,10 +17,10 @@ from snncompile import ir
 from snncompile.api import load
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
-from snncompile.verify.data import VerifyData, load_data
-from snncompile.verify.plugins import Compiled, build_stages, compile_for_verify
-from snncompile.verify.runner import RunStats, compare_extra, graph_of, run_stages
-from snncompile.verify.stages import Layer, neuron_layers
+from snncompile.verification.data import VerifyData, load_data
+from snncompile.verification.plugins import Compiled, build_stages, compile_for_verify
+from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
+from snncompile.verification.stages import Layer, neuron_layers
 
 DEFAULT_TOLERANCE = 0.01
 """Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage: 1 percentage point."""
@@ -70,7 +70,7 @@ class VerifyReport:
         return next((p for p in self.stats.pairs if p.a == a and p.b == b), None)
 
     def to_json(self) -> dict[str, Any]:
-        from snncompile.verify.report_json import report_to_json
+        from snncompile.verification.report_json import report_to_json
 
         return report_to_json(self)
 
@@ -108,7 +108,7 @@ def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Seq
 
 
 def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
-    from snncompile.verify.lava import LavaStage, lava_python
+    from snncompile.verification.lava import LavaStage, lava_python
 
     python = lava_python()
     graph = report.compiled.result.graph
@@ -167,7 +167,7 @@ def _quantization(report: VerifyReport) -> None:
     fixed = graph_of(report.stats.stages, "bit-exact")
     if sched is None or fixed is None:
         return
-    from snncompile.verify.quant import quantization_errors
+    from snncompile.verification.quant import quantization_errors
 
     report.quantization = quantization_errors(sched, fixed, report.layers)
 
@@ -187,10 +187,10 @@ def measured_resources(report: VerifyReport) -> dict[str, Any]:
 def _write(report: VerifyReport, json_path: str | os.PathLike[str] | None,
            html_dir: str | os.PathLike[str] | None) -> None:
     if json_path is not None:
-        from snncompile.verify.report_json import write_json
+        from snncompile.verification.report_json import write_json
 
         report.files.append(write_json(report, Path(json_path)))
     if html_dir is not None:
-        from snncompile.verify.report_html import write_html
+        from snncompile.verification.report_html import write_html
 
         report.files += write_html(report, Path(html_dir))

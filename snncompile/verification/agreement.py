@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snncompile.verify.stages import Layer
+from snncompile.verification.stages import Layer
 
 
 @dataclass

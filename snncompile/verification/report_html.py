@@ -15,7 +15,7 @@ from snncompile.errors import error
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from snncompile.verify.core import VerifyReport
+    from snncompile.verification.core import VerifyReport
 
 GENERATOR = "snncompile verify"
 RASTER_NEURONS = 48
@@ -62,7 +62,7 @@ def plot_agreement(report: VerifyReport, path: Path) -> None:
 
 
 def plot_quantization(report: VerifyReport, path: Path) -> None:
-    from snncompile.verify.report_json import layer_json
+    from snncompile.verification.report_json import layer_json
 
     rows = [layer_json(report, la).get("quantization", {}) for la in report.layers]
     fig = _figure(max(6.0, 0.35 * len(report.layers)), 4.8)

@@ -8,7 +8,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.ir.ops_fixed import Encode, LoihiLIF
-from snncompile.verify.stages import Layer, graph_members
+from snncompile.verification.stages import Layer, graph_members
 
 
 def _source_scale(graph: ir.Graph, syn: ir.Op) -> float:
