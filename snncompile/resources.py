@@ -110,7 +110,7 @@ LOIHI_WEIGHT_BITS = 8
 
 def _weight_bits(target: str) -> int:
     # other targets keep their float64 arrays
-    return LOIHI_WEIGHT_BITS if target == "loihi" else 64
+    return LOIHI_WEIGHT_BITS if target in ("loihi", "onnx-loihi") else 64
 
 
 def _layer_rows(graph: ir.Graph, target: str, limits: CoreLimits) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ class Compiled:
 
 def _options(target: str, data: VerifyData) -> AbstractContextManager[Any]:
     """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it)."""
-    if target == "loihi" and data.calibration is not None:
+    if target in ("loihi", "onnx-loihi") and data.calibration is not None:
         from snncompile.targets.loihi import loihi_options
 
         return loihi_options(calibration=data.calibration)
@@ -91,6 +91,11 @@ def loihi_stages(compiled: Compiled, layers: list[Layer], scheduled: bool) -> li
 
 def build_stages(compiled: Compiled, layers: list[Layer], *, scheduled: bool = False) -> list[Stage]:
     """The stages for the compile's target, in pipeline order (the last one is `compiled`)."""
-    if compiled.result.target == "loihi":
-        return loihi_stages(compiled, layers, scheduled)
-    return float_stages(compiled, layers)
+    target = compiled.result.target
+    stages = loihi_stages(compiled, layers, scheduled) if target in ("loihi", "onnx-loihi") \
+        else float_stages(compiled, layers)
+    if target in ("onnx", "onnx-loihi"):
+        from snncompile.verification.onnx_stage import onnx_stage
+
+        stages.append(onnx_stage(compiled.result.graph, layers, target))
+    return stages

@@ -1,0 +1,49 @@
+"""Verification stage for the ONNX targets: the exported step model looped over time in onnxruntime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+import torch
+
+from snncompile import ir
+from snncompile.verification.stages import POPULATIONS, Layer, Stage, StageOutput, graph_members
+
+
+class OnnxStage(Stage):
+    """Exports the compiled graph with `export` and runs it with snncompile.onnx_driver.run_onnx; the
+    populations' spikes come back per layer in zero-latency time (the step model has no pipeline)."""
+
+    def __init__(self, graph: ir.Graph, layers: list[Layer], export: Callable[[ir.Graph], onnx.ModelProto],
+                 description: str) -> None:
+        super().__init__("onnxruntime", description, exact=True)
+        self.graph, self.layers, self.export = graph, layers, export
+        self._model: onnx.ModelProto | None = None
+
+    def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        from snncompile.onnx_driver import run_onnx
+
+        if self._model is None:
+            self._model = self.export(self.graph)
+        out = run_onnx(self._model, np.asarray(x, dtype=np.float64))
+        spikes = {layer: sum(out[n] for n in names) for layer, names in graph_members(self.graph, self.layers).items()
+                  if all(n in out for n in names)}
+        logits = out.get(self.graph.outputs[0])
+        pops = [n.name for n in self.graph.nodes if isinstance(n, POPULATIONS) and n.name in out]
+        counts = {n: (float(out[n].sum()), int(out[n].size)) for n in pops}
+        return StageOutput(spikes, logits if logits is not None and logits.ndim == 2 else None, torch.float64,
+                           {}, counts)
+
+
+def onnx_stage(graph: ir.Graph, layers: list[Layer], target: str) -> OnnxStage:
+    """The onnxruntime stage of target `onnx` (float step model) or `onnx-loihi` (integer step model)."""
+    if target == "onnx-loihi":
+        from snncompile.targets.onnx_fixed_export import export_fixed_step
+
+        return OnnxStage(graph, layers, export_fixed_step, "integer ONNX step model in onnxruntime (Lava fixed_pt "
+                         "arithmetic in float64)")
+    from snncompile.targets.onnx_export import export_step
+
+    return OnnxStage(graph, layers, export_step, "float64 ONNX step model in onnxruntime")
