@@ -13,7 +13,7 @@ from torch import nn
 from snncompile import __version__, ir
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
-from snncompile.frontend.load import load_model
+from snncompile.frontend.load import is_onnx_path, load_model, load_onnx
 from snncompile.frontend.nir_reader import is_nir_path, load_nir
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
@@ -26,7 +26,7 @@ from snncompile.targets import TARGETS, Target
 class CompileResult:
     """Everything a compile produced: the traced and final graphs, the pass records, warnings, files."""
 
-    model: nn.Module | Any  # the nir.NIRGraph for a .nir source
+    model: nn.Module | Any  # the nir.NIRGraph for a .nir source, the onnx.ModelProto for an .onnx source
     traced: ir.Graph
     graph: ir.Graph
     target: str
@@ -52,7 +52,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
             nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
-    """Compile a model (or a checkpoint path, or a .nir file) for `target`; write the artifact to `output` if
+    """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target`; write the artifact to `output` if
     given. nir_dt / nir_convention / nir_reset: the .nir source's time step, writer and actual reset
     (see frontend.nir_reader.NirReadOptions)."""
     tgt = get_target(target)
@@ -66,6 +66,8 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
                             reset=nir_reset)
         model, traced = imported.nir_graph, imported.graph
         ctx.diagnostics.extend(imported.warnings)
+    elif is_onnx_path(model):  # the ONNX step model is the reference (frontend/onnx_reference.py)
+        model, traced = load_onnx(model, timesteps)  # type: ignore[arg-type]
     else:
         if not isinstance(model, nn.Module):
             model = load(model, trust_pickle=trust_pickle, factory=factory)

@@ -99,12 +99,18 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 
 def _run_check(result: object, require_exact: bool = True) -> None:
     from snncompile.check import check_compile, random_input
+    from snncompile.frontend.load import is_onnx_path
 
     x = random_input(result.traced)  # type: ignore[attr-defined]
     if "nir" in result.traced.metadata:  # type: ignore[attr-defined]  # a .nir source: no PyTorch model
         from snncompile.frontend.nir_reference import check_nir_result
 
         report = check_nir_result(result, x)
+    elif is_onnx_path(result.report.get("model")):  # type: ignore[attr-defined]  # an .onnx source
+        from snncompile.frontend.onnx_reference import check_onnx_result
+
+        report, note = check_onnx_result(result, x)
+        click.echo(f"  {note}")
     else:
         graph = result.graph  # type: ignore[attr-defined]
         if "loihi" in graph.metadata:  # integer dynamics without the pipeline: aligned with the model's steps
@@ -142,12 +148,15 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 
     from snncompile.api import load
     from snncompile.frontend import trace
+    from snncompile.frontend.load import is_onnx_path, load_onnx
     from snncompile.frontend.nir_reader import is_nir_path, load_nir
     from snncompile.ir import print_graph
     from snncompile.ir.stats import node_stats
 
     if is_nir_path(model):
         graph = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps, reset=nir_reset).graph
+    elif is_onnx_path(model):
+        graph = load_onnx(model, timesteps)[1]
     else:
         graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps)
     click.echo(print_graph(graph))

@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "SNC615": "Loihi: decay out of range or not shared by the layer",
     "SNC616": "Loihi: weights not even integers in [-256, 254]",
     "SNC617": "Loihi: bias beyond 13 bits",
+    "SNC618": "Loihi: the graph is already quantized (an integer model read back)",
     "SNC620": "Loihi: decay rounded to a 12-bit vDecay",
     "SNC621": "Loihi: memoryless decay needs vDecay 4096 (outside the documented range)",
     "SNC622": "Loihi: synaptic current may wrap (24 bits)",

@@ -6,12 +6,18 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from snncompile import nn as snn
 from snncompile.errors import CompileError, error
+
+if TYPE_CHECKING:
+    import onnx
+
+    from snncompile import ir
 
 _TORCH_LAYERS: tuple[type, ...] = (
     nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d,
@@ -44,6 +50,9 @@ def load_model(path: str | os.PathLike[str], *, trust_pickle: bool = False,
     path = Path(path)
     if not path.is_file():
         raise error("SNC104", f"checkpoint {path} does not exist", hint="check the path")
+    if path.suffix.lower() == ".onnx":
+        raise error("SNC104", f"{path} is an ONNX model, not a PyTorch checkpoint",
+                    hint="compile it with snncompile.compile(path, ...) or the CLI; load_onnx reads it into the IR")
     if factory is not None:
         return _from_factory(path, factory)
     if trust_pickle:
@@ -57,6 +66,21 @@ def load_model(path: str | os.PathLike[str], *, trust_pickle: bool = False,
     raise error("SNC104", f"{path} holds a {type(obj).__name__}, not a module (a state_dict?)",
                 hint="pass --factory pkg.module:fn, a function that builds the model; the file is then "
                      "loaded as its state_dict")
+
+
+def is_onnx_path(model: object) -> bool:
+    return isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
+
+
+def load_onnx(path: str | os.PathLike[str], timesteps: int | None = None) -> tuple[onnx.ModelProto, ir.Graph]:
+    """An .onnx file and its IR graph (frontend/onnx_reader.read_onnx: snncompile step models, their integer
+    form, or a PyTorch step module exported with explicit state). timesteps overrides the file's T."""
+    from snncompile.frontend.onnx_reader import load_proto, read_onnx
+
+    if not Path(path).is_file():
+        raise error("SNC104", f"ONNX model {path} does not exist", hint="check the path")
+    proto = load_proto(path)
+    return proto, read_onnx(proto, timesteps)
 
 
 def _refuse_unknown_classes(path: Path) -> None:

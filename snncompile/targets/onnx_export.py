@@ -1,4 +1,15 @@
-"""One timestep of a float IR graph as an ONNX model, neuron state as explicit inputs/outputs."""
+"""One timestep of a float IR graph as an ONNX model, neuron state and delay lines as explicit inputs/outputs.
+
+Naming convention (also read by onnx_driver and the frontend readers):
+    x:<input>                    data input [B, ..] of Input node <input>
+    state:<n> → state_next:<n>   neuron state of node <n>: LIF [K, B, ..] (one row per level),
+                                 LIFExt [S, B, ..] (row 0 the membrane v, row 1 the synaptic current i)
+    delay:<n> → delay_next:<n>   delay line of node <n> [D, B, ..]: row d−1 holds <n>'s output of step t − d
+    <n>@<d>                      the tap x_n[t − d] (a Gather of delay:<n>) read by an edge with delay d
+    <n>                          a neuron's spikes / a readout's per-step value, named as the IR node
+Every graph input other than x:<..> starts at zeros (shape as declared, "batch" the batch size); the
+model's metadata key `snncompile` holds JSON {"format", "arithmetic", "outputs", "timesteps"}.
+"""
 
 from __future__ import annotations
 
@@ -6,85 +17,45 @@ import json
 
 import numpy as np
 import onnx
-import torch
-import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.ir.ops_ext import LIFExt
+from snncompile.targets.onnx_functions import (
+    DOMAIN,
+    OPSET,
+    conv_function,
+    delay_line_function,
+    lif_ext_function,
+    lif_function,
+    lif_function_name,
+    linear_function,
+    pool_function,
+)
 
-DOMAIN = "snncompile"
-OPSET = 18
+__all__ = ["DELAY_IN", "DELAY_OUT", "DOMAIN", "INPUT_PREFIX", "OPSET", "STATE_IN", "STATE_OUT", "export_step",
+           "lif_function", "lif_function_name", "linear_function", "tap_name"]
+
 INPUT_PREFIX = "x:"
 STATE_IN = "state:"
 STATE_OUT = "state_next:"
+DELAY_IN = "delay:"
+DELAY_OUT = "delay_next:"
+FORMAT = "snncompile-step"
 DOUBLE = TensorProto.DOUBLE
 
 
-def lif_function_name(fan_in: int, comparison: str, reset: str, gain: bool) -> str:
-    """Name encoding one LIF variant: LIF_in<n>_<gt|ge>_<reset>[_gain]."""
-    return f"LIF_in{fan_in}_{'gt' if comparison == '>' else 'ge'}_{reset}" + ("_gain" if gain else "")
+def tap_name(src: str, delay: int) -> str:
+    """Name of the tensor x_src[t − delay] in the step model."""
+    return f"{src}@{delay}"
 
 
-def _fan_in(nodes: list[onnx.NodeProto], n: int) -> str:
-    """Appends x = ((x0 + x1) + x2) ... (left to right, the simulator's order); returns its name."""
-    total = "x0"
-    for i in range(1, n):
-        nodes.append(helper.make_node("Add", [total, f"x{i}"], [f"xs{i}"]))
-        total = f"xs{i}"
-    return total
-
-
-def lif_function(fan_in: int, comparison: str, reset: str, gain: bool) -> onnx.FunctionProto:
-    """ir.LIF one step, standard operators only. Inputs x0..x{n-1} [B,..], v [K,B,..], decay [..],
-    theta [K,1,..] (+ gain [..]); outputs s [B,..] and v' [K,B,..]:
-        x = Σ_i x_i;  h = decay·v + (gain·)x;  c = [h > θ] (or ≥);  s_k = c
-        v' = h·(1 − c) | h − θ·c | h;  s = Σ_k c_k
-    """
-    nodes: list[onnx.NodeProto] = []
-    x = _fan_in(nodes, fan_in)
-    if gain:
-        nodes.append(helper.make_node("Mul", ["gain", x], ["drive"]))
-        x = "drive"
-    nodes += [helper.make_node("Mul", ["decay", "v"], ["dv"]),
-              helper.make_node("Add", ["dv", x], ["h"]),
-              helper.make_node("Greater" if comparison == ">" else "GreaterOrEqual", ["h", "theta"], ["c"]),
-              helper.make_node("CastLike", ["c", "h"], ["sk"])]
-    if reset == "zero":
-        nodes += [helper.make_node("Constant", [], ["one0"], value_float=1.0),
-                  helper.make_node("CastLike", ["one0", "h"], ["one"]),
-                  helper.make_node("Sub", ["one", "sk"], ["keep"]),
-                  helper.make_node("Mul", ["h", "keep"], ["v_next"])]
-    elif reset == "subtract":
-        nodes += [helper.make_node("Mul", ["theta", "sk"], ["ts"]), helper.make_node("Sub", ["h", "ts"], ["v_next"])]
-    else:
-        nodes.append(helper.make_node("Identity", ["h"], ["v_next"]))
-    nodes += [helper.make_node("Constant", [], ["axes"], value_ints=[0]),
-              helper.make_node("ReduceSum", ["sk", "axes"], ["s"], keepdims=0)]
-    inputs = [f"x{i}" for i in range(fan_in)] + ["v", "decay", "theta"] + (["gain"] if gain else [])
-    return helper.make_function(DOMAIN, lif_function_name(fan_in, comparison, reset, gain), inputs,
-                                ["s", "v_next"], nodes, [helper.make_opsetid("", OPSET)])
-
-
-def linear_function(name: str, fan_in: int, extra: tuple[str, ...] = ()) -> onnx.FunctionProto:
-    """A synapse by an unrolled matrix: y = reshape(flatten(Σ_i x_i) · M + b, shape). Inputs x0..,
-    M [in, out], b [out], shape (int64), then `extra` inputs (kept for reading back, unused by the body)."""
-    nodes: list[onnx.NodeProto] = []
-    x = _fan_in(nodes, fan_in)
-    nodes += [helper.make_node("Flatten", [x], ["flat"], axis=1),
-              helper.make_node("MatMul", ["flat", "M"], ["mm"]),
-              helper.make_node("Add", ["mm", "b"], ["yb"]),
-              helper.make_node("Reshape", ["yb", "shape"], ["y"])]
-    inputs = [f"x{i}" for i in range(fan_in)] + ["M", "b", "shape", *extra]
-    return helper.make_function(DOMAIN, name, inputs, ["y"], nodes, [helper.make_opsetid("", OPSET)])
-
-
-def _unrolled(fn: object, in_shape: tuple[int, ...]) -> np.ndarray:
-    """M [in, out] with flatten(fn(x)) = flatten(x) · M, by applying fn to every basis vector."""
-    n = int(np.prod(in_shape))
-    basis = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
-    with torch.no_grad():
-        return fn(basis).reshape(n, -1).numpy()  # type: ignore[operator]
+def conv_matrices(weight: np.ndarray, groups: int) -> np.ndarray:
+    """W [Co, Ci/g, kh, kw] → [kh·kw, g, Ci/g, Co/g]: the channel matrix of each kernel offset and group."""
+    co, cig, kh, kw = weight.shape
+    w = np.asarray(weight).reshape(groups, co // groups, cig, kh, kw)
+    return np.ascontiguousarray(w.transpose(3, 4, 0, 2, 1).reshape(kh * kw, groups, cig, co // groups))
 
 
 class _Exporter:
@@ -96,9 +67,15 @@ class _Exporter:
         self.functions: dict[str, onnx.FunctionProto] = {}
         self.inputs: list[onnx.ValueInfoProto] = []
         self.outputs: list[onnx.ValueInfoProto] = []
+        self.depth: dict[str, int] = {}
+        for n in graph.nodes:
+            for e in n.inputs:
+                if e.delay:
+                    self.depth[e.src] = max(self.depth.get(e.src, 0), e.delay)
+        self.taps: set[str] = set()
 
     def init(self, name: str, value: np.ndarray, dtype: type = np.float64) -> str:
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=dtype), name))
+        self.inits.append(numpy_helper.from_array(np.array(value, dtype=dtype, order="C"), name))
         return name
 
     def value(self, name: str, shape: tuple[int | str, ...]) -> onnx.ValueInfoProto:
@@ -112,13 +89,14 @@ class _Exporter:
 
     def run(self) -> onnx.ModelProto:
         for node in self.graph.nodes:
-            bad = [e for e in node.inputs if e.delay]
-            if bad:
-                raise CompileError(Diagnostic("SNC950", f"edge from %{bad[0].src} has delay {bad[0].delay}; the "
-                                              "ONNX step model has no delay lines", node=node.name,
-                                              origin=node.origin or None))
-            self.emit(node)
-        meta = {"outputs": list(self.graph.outputs), "timesteps": self.graph.timesteps}
+            srcs = [self.tap(e) for e in node.inputs]
+            self.emit(node, srcs)
+            if node.name in self.depth:
+                self.delay_line(node)
+        declared = {o.name for o in self.outputs}
+        self.outputs += [self.value(n, ("batch", *self.shapes[n])) for n in self.graph.outputs if n not in declared]
+        meta = {"format": FORMAT, "arithmetic": "float64", "outputs": list(self.graph.outputs),
+                "timesteps": self.graph.timesteps}
         graph = helper.make_graph(self.nodes, "snncompile_step", self.inputs, self.outputs, self.inits)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                         helper.make_opsetid(DOMAIN, 1)],
@@ -128,8 +106,26 @@ class _Exporter:
         helper.set_model_props(model, {"snncompile": json.dumps(meta, sort_keys=True)})
         return model
 
-    def emit(self, node: ir.Op) -> None:
-        srcs = [e.src for e in node.inputs]
+    def tap(self, edge: ir.Edge) -> str:
+        """The tensor an edge reads: the source itself, or x_src[t − d] from its delay line."""
+        if not edge.delay:
+            return edge.src
+        name = tap_name(edge.src, edge.delay)
+        if name not in self.taps:
+            self.taps.add(name)
+            index = self.init(f"{name}.index", np.array(edge.delay - 1), np.int64)
+            self.nodes.append(helper.make_node("Gather", [DELAY_IN + edge.src, index], [name], name=name, axis=0))
+        return name
+
+    def delay_line(self, node: ir.Op) -> None:
+        n, shape = node.name, (self.depth[node.name], "batch", *self.shapes[node.name])
+        self.functions.setdefault("DelayLine", delay_line_function())
+        self.nodes.append(helper.make_node("DelayLine", [n, DELAY_IN + n], [DELAY_OUT + n], name=f"{n}.delay",
+                                           domain=DOMAIN))
+        self.inputs.append(self.value(DELAY_IN + n, shape))
+        self.outputs.append(self.value(DELAY_OUT + n, shape))
+
+    def emit(self, node: ir.Op, srcs: list[str]) -> None:
         name = node.name
         if isinstance(node, ir.Input):
             self.inputs.append(self.value(INPUT_PREFIX + name, ("batch", *node.shape)))
@@ -144,12 +140,21 @@ class _Exporter:
             self.nodes.append(helper.make_node("Flatten", srcs, [name], name=name, axis=1, doc_string=node.origin))
         elif type(node) is ir.Add:
             self.nodes.append(helper.make_node("Sum", srcs, [name], name=name, doc_string=node.origin))
+        elif type(node) is ir.MaxPool2d:
+            self.nodes.append(helper.make_node(
+                "MaxPool", srcs, [name], name=name, doc_string=node.origin, kernel_shape=list(node.kernel),
+                strides=list(node.stride), pads=list(node.padding) * 2, dilations=list(node.dilation), ceil_mode=0))
         elif type(node) is ir.Conv2d:
             self.conv(node, srcs)
         elif type(node) is ir.Pool2d:
-            self.pool(node, srcs)
+            out = self.shapes[name]
+            fn = pool_function(node.mode, (out[1], out[2]), node.kernel, node.stride, node.padding)
+            self.call(fn, node, srcs, [name], mode=node.mode, kernel_shape=list(node.kernel),
+                      strides=list(node.stride), pads=list(node.padding))
         elif type(node) is ir.LIF:
             self.lif(node, srcs)
+        elif type(node) is LIFExt:
+            self.lif_ext(node, srcs)
         elif type(node) is ir.Readout:
             fn = linear_function(f"Readout_in{len(srcs)}", len(srcs))
             bias = np.zeros(node.weight.shape[0]) if node.bias is None else node.bias
@@ -163,34 +168,15 @@ class _Exporter:
                                           hint="compile with the float pipeline (target onnx) first"))
 
     def conv(self, node: ir.Conv2d, srcs: list[str]) -> None:
-        in_shape = self.shapes[srcs[0]]
-        out_shape = self.shapes[node.name]
-        w = torch.from_numpy(np.array(node.weight))
-        m = _unrolled(lambda x: F.conv2d(x, w, None, node.stride, node.padding, node.dilation, node.groups),
-                      in_shape)
-        bias = np.zeros(out_shape) if node.bias is None else np.broadcast_to(
-            node.bias[:, None, None], out_shape)
-        n = node.name
-        extra = [self.init(f"{n}.weight", node.weight)] + \
-            ([self.init(f"{n}.bias", node.bias)] if node.bias is not None else [])
-        fn = linear_function("Conv2d" if node.bias is None else "Conv2d_bias", 1,
-                             ("kernel",) + (("bias",) if node.bias is not None else ()))
-        args = [self.init(f"{n}.M", m), self.init(f"{n}.b", bias.reshape(-1)),
-                self.init(f"{n}.shape", np.array([-1, *out_shape]), np.int64)]
-        self.call(fn, node, srcs + args + extra, [n], strides=list(node.stride), pads=list(node.padding),
-                  dilations=list(node.dilation), group=node.groups)
-
-    def pool(self, node: ir.Pool2d, srcs: list[str]) -> None:
-        in_shape = self.shapes[srcs[0]]
-        out_shape = self.shapes[node.name]
-        div = 1 if node.mode == "sum" else None
-        m = _unrolled(lambda x: F.avg_pool2d(x, node.kernel, node.stride, node.padding, count_include_pad=True,
-                                             divisor_override=div), in_shape)
-        n = node.name
-        args = [self.init(f"{n}.M", m), self.init(f"{n}.b", np.zeros(int(np.prod(out_shape)))),
-                self.init(f"{n}.shape", np.array([-1, *out_shape]), np.int64)]
-        self.call(linear_function("Pool2d", 1), node, srcs + args, [n], mode=node.mode,
-                  kernel_shape=list(node.kernel), strides=list(node.stride), pads=list(node.padding))
+        n, out = node.name, self.shapes[node.name]
+        co, cig, kh, kw = node.weight.shape
+        fn = conv_function((cig * node.groups, co), out, (kh, kw), node.stride, node.padding, node.dilation,
+                           node.groups, node.bias is not None)
+        args = [self.init(f"{n}.W", conv_matrices(node.weight, node.groups))]
+        if node.bias is not None:
+            args.append(self.init(f"{n}.bias", np.asarray(node.bias).reshape(-1, 1, 1)))
+        self.call(fn, node, srcs + args, [n], kernel_shape=[kh, kw], strides=list(node.stride),
+                  pads=list(node.padding), dilations=list(node.dilation), group=node.groups)
 
     def lif(self, node: ir.LIF, srcs: list[str]) -> None:
         n = node.name
@@ -201,17 +187,28 @@ class _Exporter:
         if node.gain is not None:
             args.append(self.init(f"{n}.gain", node.gain))
         self.call(fn, node, srcs + args, [n, STATE_OUT + n])
-        self.inputs.append(self.value(STATE_IN + n, (node.levels, "batch", *shape)))
-        self.outputs += [self.value(n, ("batch", *shape)), self.value(STATE_OUT + n, (node.levels, "batch", *shape))]
+        self.neuron_values(n, (node.levels, "batch", *shape))
+
+    def lif_ext(self, node: LIFExt, srcs: list[str]) -> None:
+        n, syn, gain = node.name, node.syn_decay is not None, node.gain is not None
+        fn = lif_ext_function(len(srcs), node.comparison, node.reset, node.reset_timing, syn, gain)
+        args = [STATE_IN + n, self.init(f"{n}.decay", node.decay), self.init(f"{n}.threshold", node.threshold)]
+        if syn:
+            args.append(self.init(f"{n}.syn_decay", node.syn_decay))
+        if gain:
+            args.append(self.init(f"{n}.gain", node.gain))
+        self.call(fn, node, srcs + args, [n, STATE_OUT + n])
+        self.neuron_values(n, (2 if syn else 1, "batch", *self.shapes[n]))
+
+    def neuron_values(self, n: str, state: tuple[int | str, ...]) -> None:
+        self.inputs.append(self.value(STATE_IN + n, state))
+        self.outputs += [self.value(n, state[1:]), self.value(STATE_OUT + n, state)]
 
 
 def export_step(graph: ir.Graph) -> onnx.ModelProto:
-    """The ONNX step model of a float graph (Input, Dense, Conv2d, Pool2d, Flatten, Add, LIF, Readout).
-
-    Inputs: `x:<input>` [B, ..] per Input node, `state:<lif>` [K, B, ..] per LIF (zeros at t = 0).
-    Outputs: `<lif>` spikes [B, ..] and `state_next:<lif>` per LIF (fed back at t + 1); `<readout>` the
-    per-step W x[t] + b [B, classes], which the host averages over T (ir.Readout = mean_t).
-    """
+    """The ONNX step model of a float graph (Input, Dense, Conv2d, Pool2d, MaxPool2d, Flatten, Add, LIF, LIFExt,
+    Readout; edges with any delay). Inputs/outputs as in the module docstring; a readout's output is the
+    per-step W x[t] + b [B, classes], which the host averages over T (ir.Readout = mean_t)."""
     model = _Exporter(graph).run()
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -8,15 +8,18 @@ from typing import Any
 import onnx
 
 from snncompile import ir
+from snncompile.ir.ops_ext import LIFExt
 from snncompile.passes import Pipeline, Rule
 from snncompile.passes.pipelines import float_pipeline
 from snncompile.targets.base import Capabilities, Target, register_target, supported_ops_rule
 
 ONNX_CAPABILITIES = Capabilities(
-    ops=frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.Add, ir.LIF, ir.Readout}),
+    ops=frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, ir.Flatten, ir.Add, ir.LIF, LIFExt,
+                   ir.Readout}),
     per_neuron_thresholds=True, number_format="float64",
-    notes=("one step per call; neuron state is an explicit input/output (state:<lif> → state_next:<lif>)",
-           "neurons are functions in domain 'snncompile' with standard-operator bodies"))
+    notes=("one step per call; neuron state is an explicit input/output (state:<n> → state_next:<n>)",
+           "delayed edges read delay lines, also explicit (delay:<n> → delay_next:<n>, taps <n>@<d>)",
+           "neurons, conv and pooling are functions in domain 'snncompile' with standard-operator bodies"))
 
 
 class OnnxTarget(Target):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.ir.ops_fixed import ScheduledLIF
-from snncompile.passes.base import Pass, PassContext
+from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout
+from snncompile.passes.base import Pass, PassContext, Rule
 from snncompile.targets.loihi.structure import diag
 
 TIMING_HINT = {
@@ -24,10 +24,25 @@ TIMING_HINT = {
 }
 
 
+FIXED_POINT_OPS = (LoihiLIF, Encode, SkipDense, WindowReadout, ScheduledLIF)
+
+
+def _float_source(graph: ir.Graph) -> list[Diagnostic]:
+    """A graph already in Loihi's integer form (e.g. read from an onnx-loihi model) cannot be compiled again."""
+    fixed = [n for n in graph.nodes if isinstance(n, FIXED_POINT_OPS)]
+    if not fixed:
+        return []
+    return [diag("SNC618", fixed[0], f"the graph is already compiled for Loihi ({len(fixed)} fixed-point or "
+                 f"scheduled ops, e.g. `{fixed[0].kind}`): its quantization cannot be redone",
+                 "compile the original model for --target loihi; an integer ONNX model runs as it is with "
+                 "--target sim or snncompile.onnx_driver.run_onnx")]
+
+
 @dataclass(frozen=True)
 class LoihiCurrentNeurons(Pass):
     name = "loihi-cuba"
     summary = "C1-C2: lif_ext neurons with an immediate reset become (current-based) scheduled LIFs"
+    requires = (Rule("float-source", _float_source, "the graph is a float model, not an already quantized one"),)
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
         diags: list[Diagnostic] = []
