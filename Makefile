@@ -50,3 +50,4 @@ bench: setup setup-lava
 	$(BIN)/python -m benchmarks.bench_compile --repeat 1 --calibration 64 --out benchmarks/results/compile_calibrated.md
 	$(BIN)/python -m benchmarks.bench_throughput --repeat 5 --out benchmarks/results/throughput.md
 	$(BIN)/python -m benchmarks.bench_fidelity --out benchmarks/results/fidelity.md
+	$(BIN)/python -m benchmarks.bench_onnx --out benchmarks/results/onnx.md

@@ -50,7 +50,7 @@ def _identical(graph: snncompile.ir.Graph, proto: onnx.ModelProto, x: np.ndarray
     """How many neuron outputs of the ONNX run equal the simulator's (every population, every step)."""
     got = run_onnx(proto, x)
     ref = simulate(graph, x) if kind == "float" else simulate_loihi(graph, x, pipelined=False)
-    names = [n for n in got if n in ref and got[n].ndim > 2]
+    names = [n for n in got if n in ref.values and got[n].ndim > 2]
     same = sum(int(np.sum(got[n] == ref[n])) for n in names)
     total = sum(got[n].size for n in names)
     return f"{same}/{total}"
