@@ -183,10 +183,14 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
     """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.
     A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
-    the readout are written."""
+    the readout are written. An `onnx` / `onnx-loihi` artifact (model.onnx) runs in onnxruntime: every
+    neuron's spikes [T, B, ...] and the readout (averaged over T)."""
     from snncompile.ir import serialize
     from snncompile.sim import simulate
 
+    if (artifact / "model.onnx").is_file() and not (artifact / "graph.json").is_file():
+        _simulate_onnx(artifact / "model.onnx", np.load(input_path), output)
+        return
     if (artifact / "manifest.json").is_file():
         from snncompile.targets.loihi.artifact import simulate_artifact
 
@@ -201,3 +205,19 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
     tmp.replace(output)
     summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
     click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")
+
+
+def _simulate_onnx(model: Path, x: np.ndarray, output: Path) -> None:
+    from snncompile.onnx_driver import run_onnx
+
+    try:
+        values = run_onnx(model, x)
+    except Exception as exc:  # onnxruntime reports shape and type errors of the input as generic exceptions
+        raise error("SNC402", f"onnxruntime could not run {model} on {list(x.shape)}: {str(exc).splitlines()[0]}",
+                    hint="the input is [T, B, *input_shape] (see report.json)") from exc
+    tmp = output.with_name(f".{output.name}.tmp.npz")
+    np.savez_compressed(tmp, **{k.replace(":", "_"): v for k, v in values.items()})
+    tmp.replace(output)
+    summary = {name: list(v.shape) for name, v in values.items()}
+    click.echo(f"ran {model.name} in onnxruntime over {x.shape[0]} steps; outputs {json.dumps(summary)}; "
+               f"wrote {output}")

@@ -104,3 +104,32 @@ def test_integer_onnx_model_simulates_but_is_not_quantized_again(tmp_path: Path)
     res = CliRunner().invoke(cli, ["compile", source, "--target", "loihi", "-o", str(tmp_path / "again")])
     assert res.exit_code == 1 and "already compiled for Loihi" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "again").exists()
+
+
+def test_simulate_runs_an_onnx_artifact_like_the_bit_exact_simulator(tmp_path: Path) -> None:
+    import numpy as np
+
+    from snncompile.targets.loihi.artifact import simulate_artifact
+
+    model = Path(__file__).parents[2] / "examples" / "models" / "mpbn_cnn.pt"
+    runner = CliRunner()
+    for target in ("loihi", "onnx-loihi"):
+        res = runner.invoke(cli, ["compile", str(model), "--target", target, "-o", str(tmp_path / target),
+                                  "--no-check"])
+        assert res.exit_code == 0, res.output
+    x = np.random.default_rng(0).random((4, 3, 1, 8, 8))
+    np.save(tmp_path / "x.npy", x)
+    res = runner.invoke(cli, ["simulate", str(tmp_path / "onnx-loihi"), "--input", str(tmp_path / "x.npy"), "-o",
+                              str(tmp_path / "r.npz")])
+    assert res.exit_code == 0 and "onnxruntime" in res.output, res.output
+    graph, ref = simulate_artifact(tmp_path / "loihi", x)
+    latency = graph.metadata["loihi"]["latency"]
+    with np.load(tmp_path / "r.npz") as got:
+        (readout,) = [got[k] for k in got.files if got[k].ndim == 2]  # the readout node, named as in the IR
+        np.testing.assert_allclose(readout, ref["readout"], rtol=0, atol=1e-12)
+        assert readout.shape == (3, 10) and latency > 0
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 3, 5)))
+    res = runner.invoke(cli, ["simulate", str(tmp_path / "onnx-loihi"), "--input", str(bad), "-o",
+                              str(tmp_path / "bad.npz")])
+    assert res.exit_code == 1 and "SNC402" in res.output and not (tmp_path / "bad.npz").exists()
