@@ -10,6 +10,8 @@ import onnx
 import pytest
 import torch
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import helper
 
 import snncompile
@@ -185,6 +187,25 @@ def test_lif_function_states_equal_the_int64_equations(seed: int) -> None:
     assert events["wraps"] > 0 and events["saturations"] > 0 and 0 < got[0].mean() < 1
     if memoryless:  # u = +2^23 reached from both sides; v = 64·threshold exactly does not fire
         assert np.sum(ref[1] == 2**23) > 10 and np.sum(ref[2] == 64 * lif.threshold) > 10
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(threshold=st.integers(0, 2**17 - 1), i_decay=st.integers(0, 4096), v_decay=st.integers(0, 4096),
+       bias=st.integers(-(2**16), 2**16), scale=st.sampled_from([1, 64, 4096, 2**17]), seed=st.integers(0, 2**31))
+def test_lif_function_property(threshold: int, i_decay: int, v_decay: int, bias: int, scale: int, seed: int) -> None:
+    """Property: for any 12-bit decays, 17-bit threshold, any bias (int16 wrap included) and drives of any
+    magnitude class, onnxruntime's integer LIF equals the int64 equations and both simulator kernels, every step."""
+    rng = np.random.default_rng(seed)
+    n, steps = 8, 16
+    lif = LoihiLIF("lif", (ir.Edge("input"),), threshold=threshold, i_decay=i_decay, v_decay=v_decay,
+                   bias=(bias + rng.integers(-3, 4, n)).astype(float), scale=np.ones(n))
+    graph = ir.Graph((ir.Input("input", (), shape=(n,)), lif), ("lif",), {"timesteps": steps})
+    a = rng.integers(-scale, scale + 1, (steps, 2, n)).astype(float)
+    got, ref = onnx_lif(export_fixed_step(graph), a), int64_lif(a, lif)
+    for name, g, r in zip("suv", got, ref, strict=True):
+        np.testing.assert_array_equal(g, r, err_msg=name)
+    for use_c in (True, False):
+        np.testing.assert_array_equal(lif_kernel(a.reshape(steps, -1), lif, 2, use_c=use_c).reshape(a.shape), got[0])
 
 
 def test_conv_sums_wrap_at_24_bits_as_in_the_simulator() -> None:
