@@ -89,6 +89,22 @@ def test_onnxruntime_reproduces_the_bit_exact_simulator(compiled: tuple[ir.Graph
     assert check_exact(graph, model, x)[0] > 0
 
 
+def test_onnxruntime_equals_the_pipelined_chip_schedule(compiled: tuple[ir.Graph, onnx.ModelProto]) -> None:
+    """Against the pipelined run (what Loihi executes: one step per hop, T + latency steps), population p's
+    valid window starts at its depth: onnxruntime's step t is the chip's step t + p."""
+    from snncompile.targets.loihi.structure import positions
+
+    graph, model = compiled
+    (inp,) = graph.of_kind(ir.Input)
+    x = np.random.default_rng(2).random((STEPS, BATCH, *inp.shape))
+    piped, got = simulate_loihi(graph, x), run_onnx(model, x)
+    pos = positions(graph)
+    for n in graph.of_kind(LoihiLIF):
+        np.testing.assert_array_equal(got[n.name], piped[n.name][pos[n.name]:pos[n.name] + STEPS], err_msg=n.name)
+    (out,) = graph.outputs
+    np.testing.assert_allclose(got[out], piped[out], rtol=0, atol=1e-9)
+
+
 def test_checker_functions_and_metadata(compiled: tuple[ir.Graph, onnx.ModelProto]) -> None:
     graph, model = compiled
     onnx.checker.check_model(model, full_check=True)
