@@ -208,16 +208,14 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
 
 
 def _simulate_onnx(model: Path, x: np.ndarray, output: Path) -> None:
-    from snncompile.onnx_driver import run_onnx
+    from snncompile.onnx_driver import run_onnx, save_outputs
 
     try:
         values = run_onnx(model, x)
     except Exception as exc:  # onnxruntime reports shape and type errors of the input as generic exceptions
         raise error("SNC402", f"onnxruntime could not run {model} on {list(x.shape)}: {str(exc).splitlines()[0]}",
                     hint="the input is [T, B, *input_shape] (see report.json)") from exc
-    tmp = output.with_name(f".{output.name}.tmp.npz")
-    np.savez_compressed(tmp, **{k.replace(":", "_"): v for k, v in values.items()})
-    tmp.replace(output)
+    save_outputs(values, output)
     summary = {name: list(v.shape) for name, v in values.items()}
     click.echo(f"ran {model.name} in onnxruntime over {x.shape[0]} steps; outputs {json.dumps(summary)}; "
                f"wrote {output}")

@@ -1,14 +1,22 @@
-"""Runs an ONNX step model over T timesteps with onnxruntime, feeding state and delay lines back."""
+"""Runs an ONNX step model over T timesteps with onnxruntime, feeding state and delay lines back.
+
+Self-contained (numpy, onnx, onnxruntime and the standard library only): the onnx targets copy this file
+next to model.onnx as run_onnx.py, so an artifact runs without snncompile:
+    python run_onnx.py model.onnx x.npy out.npz      # x [T, B, ...]; out: every output, readouts averaged
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from snncompile.targets.onnx_export import INPUT_PREFIX
+INPUT_PREFIX = "x:"
+"""Data inputs are named x:<input>; recurrent inputs <kind>:<n> are fed by outputs <kind>_next:<n>."""
 
 NUMPY_TYPES = {"tensor(double)": np.float64, "tensor(float)": np.float32, "tensor(int64)": np.int64,
                "tensor(int32)": np.int32, "tensor(int16)": np.int16, "tensor(int8)": np.int8,
@@ -72,3 +80,36 @@ def run_onnx(model: onnx.ModelProto | str | Path, x: np.ndarray | Mapping[str, n
                 records[n].append(value)
     readouts = {o for n in proto.graph.node if n.op_type.startswith("Readout") for o in (n.name, *n.output)}
     return {n: (np.mean(v, axis=0) if n in readouts else np.stack(v)) for n, v in records.items()}
+
+
+def save_outputs(values: Mapping[str, np.ndarray], path: Path) -> None:
+    """Writes the outputs to an .npz atomically (':' in names becomes '_', e.g. state_next_lif1)."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **{k.replace(":", "_"): v for k, v in values.items()})
+    tmp.replace(path)
+
+
+DRIVER_NAME = "run_onnx.py"
+
+
+def copy_driver(directory: Path) -> Path:
+    """This file, written next to an exported model so that the artifact runs without snncompile."""
+    path = directory / DRIVER_NAME
+    path.write_text(Path(__file__).read_text())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run an ONNX step model over the T steps of x [T, B, ...].")
+    parser.add_argument("model", help="model.onnx")
+    parser.add_argument("input", help=".npy array [T, B, *input_shape]")
+    parser.add_argument("output", help=".npz: every output [T, B, ...], readouts averaged over T [B, classes]")
+    args = parser.parse_args(argv)
+    values = run_onnx(args.model, np.load(args.input))
+    save_outputs(values, Path(args.output))
+    print(f"{args.model}: {len(values)} outputs over {np.load(args.input).shape[0]} steps -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -22,6 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
+from snncompile.onnx_driver import INPUT_PREFIX
 from snncompile.targets.onnx_functions import (
     DOMAIN,
     OPSET,
@@ -37,7 +38,6 @@ from snncompile.targets.onnx_functions import (
 __all__ = ["DELAY_IN", "DELAY_OUT", "DOMAIN", "INPUT_PREFIX", "OPSET", "STATE_IN", "STATE_OUT", "export_step",
            "lif_function", "lif_function_name", "linear_function", "tap_name"]
 
-INPUT_PREFIX = "x:"
 STATE_IN = "state:"
 STATE_OUT = "state_next:"
 DELAY_IN = "delay:"

@@ -35,19 +35,23 @@ class OnnxLoihiTarget(Target):
         return self.loihi().rules()
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
+        from snncompile.onnx_driver import copy_driver
         from snncompile.targets.onnx_fixed_export import ARITHMETIC, export_fixed_step
 
         model = export_fixed_step(graph)
         path = directory / "model.onnx"
         onnx.save(model, str(path))
+        driver = copy_driver(directory)
         report["loihi"] = {k: graph.metadata["loihi"][k] for k in ("latency", "period", "input")}
         report["onnx"] = {
-            "step_model": path.name, "arithmetic": ARITHMETIC, "driver": "snncompile.onnx_driver.run_onnx",
+            "step_model": path.name, "arithmetic": ARITHMETIC,
+            "driver": f"python {driver.name} {path.name} x.npy out.npz (numpy, onnx, onnxruntime; also "
+                      "snncompile.onnx_driver.run_onnx)",
             "steps": graph.timesteps, "reproduces": "simulate_loihi(graph, x, pipelined=False)",
             "states": [i.name for i in model.graph.input if i.name.startswith("state:")],
             "functions": sorted({f.name for f in model.functions}),
         }
-        return [path]
+        return [path, driver]
 
 
 ONNX_LOIHI = register_target(OnnxLoihiTarget(

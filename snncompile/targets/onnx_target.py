@@ -30,12 +30,17 @@ class OnnxTarget(Target):
         return (supported_ops_rule(self.capabilities, self.name),)
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
+        from snncompile.onnx_driver import copy_driver
         from snncompile.targets.onnx_export import export_step
 
         path = directory / "model.onnx"
         onnx.save(export_step(graph), str(path))
-        report["onnx"] = {"step_model": path.name, "driver": "snncompile.onnx_driver.run_onnx"}
-        return [path]
+        driver = copy_driver(directory)
+        report["onnx"] = {"step_model": path.name, "arithmetic": "float64", "steps": graph.timesteps,
+                          "driver": f"python {driver.name} {path.name} x.npy out.npz (numpy, onnx, onnxruntime; "
+                                    "also snncompile.onnx_driver.run_onnx)",
+                          "reproduces": "snncompile.simulate(graph, x) of the folded, lowered graph"}
+        return [path, driver]
 
 
 ONNX = register_target(OnnxTarget(

@@ -29,6 +29,7 @@ from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.numerics import compact, lif_kernel
 from snncompile.targets.onnx_export import export_step
 from snncompile.targets.onnx_fixed_export import export_fixed_step
+from snncompile.targets.onnx_fixed_target import ONNX_LOIHI
 
 torch.set_num_threads(1)
 STEPS, BATCH = 16, 4
@@ -307,7 +308,7 @@ def test_cli_target_onnx_loihi_end_to_end(tmp_path: Path, digits: tuple[np.ndarr
     assert "onnx-loihi" in listed.stdout
     result = CliRunner().invoke(cli, [str(path), "--target", "onnx-loihi", "-o", str(out), "--loihi-input-bits", "4"])
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "report.json", "run_onnx.py"]
     report = json.loads((out / "report.json").read_text())
     assert report["target"] == "onnx-loihi" and report["onnx"]["arithmetic"] == "loihi-fixed"
     with loihi_options(input_bits=4):
@@ -317,3 +318,31 @@ def test_cli_target_onnx_loihi_end_to_end(tmp_path: Path, digits: tuple[np.ndarr
     assert ir.print_graph(read_fixed_onnx(model)).splitlines()[1:] == ir.print_graph(compact(graph)).splitlines()[1:]
     x = direct_encode(digits[2][:100], graph.timesteps).astype(np.float64)  # type: ignore[arg-type]
     assert check_exact(graph, model, x)[0] > 0
+
+
+def test_shipped_driver_runs_the_artifact_without_snncompile(tmp_path: Path) -> None:
+    """run_onnx.py next to model.onnx imports only numpy, onnx, onnxruntime and the standard library, and its
+    command line writes the same outputs as the simulator."""
+    import ast
+    import subprocess
+    import sys
+
+    graph = LOIHI.pipeline().run(testnets.residual_net(timesteps=STEPS), PassContext())[0]
+    out = tmp_path / "art"
+    out.mkdir()
+    ONNX_LOIHI.emit(graph, out, {})
+    driver = out / "run_onnx.py"
+    imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(driver.read_text()))
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(driver.read_text()))
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= {"__future__", "argparse", "sys", "collections", "pathlib", "numpy", "onnx", "onnxruntime"}
+    x = np.random.default_rng(4).random((STEPS, 3, *graph.nodes[0].shape))  # type: ignore[attr-defined]
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, str(driver), str(out / "model.onnx"), str(tmp_path / "x.npy"),
+                           str(tmp_path / "o.npz")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    ref = simulate_loihi(graph, x, pipelined=False)
+    with np.load(tmp_path / "o.npz") as got:
+        for n in graph.of_kind(LoihiLIF):
+            np.testing.assert_array_equal(got[n.name], ref[n.name])
