@@ -10,8 +10,8 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from snncompile.errors import Diagnostic
+from snncompile.targets.onnx_export import STATE_IN, STATE_OUT
 
-STATE_IN, STATE_OUT, INPUT_PREFIX = "state:", "state_next:", "x:"
 COMPARISONS = {"Greater": ">", "GreaterOrEqual": ">="}
 FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 HINT = ("write the step module as h = decay*v + drive; s = (h > theta).to(h.dtype); v_next = h*(1-s) | "

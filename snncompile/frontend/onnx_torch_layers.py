@@ -6,7 +6,8 @@ import numpy as np
 import onnx
 
 from snncompile import ir
-from snncompile.frontend.onnx_patterns import INPUT_PREFIX, Index, LifMatch, attr, diagnostic
+from snncompile.frontend.onnx_patterns import Index, LifMatch, attr, diagnostic
+from snncompile.targets.onnx_export import INPUT_PREFIX
 
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Constant", "Reshape")
 
