@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from snncompile import ir
-from snncompile.errors import CompileError
-from snncompile.passes import LegalizeThreshold, LowerMLF, LowerResidual, PassContext, Pipeline, legalize_threshold
-from snncompile.testing import compare
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_lower_common import (
+from helpers.lowering import (
     FAMILIES,
     Census,
     census_fixture,
@@ -29,6 +17,13 @@ from test_lower_common import (
     spike_input,
     threshold_digest,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snncompile import ir
+from snncompile.errors import CompileError
+from snncompile.passes import LegalizeThreshold, LowerMLF, LowerResidual, PassContext, Pipeline, legalize_threshold
+from snncompile.testing import compare
 
 CENSUS = Census("legalize-threshold")
 _census = census_fixture(CENSUS)

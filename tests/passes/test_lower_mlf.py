@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from snncompile import ir
-from snncompile.passes import LowerMLF, LowerResidual, PassContext
-from snncompile.sim.float_ops import implements
-from snncompile.testing import compare
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_lower_common import (
+from helpers.lowering import (
     Census,
     census_fixture,
     check_case,
@@ -30,6 +19,13 @@ from test_lower_common import (
     spike_input,
     threshold_digest,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snncompile import ir
+from snncompile.passes import LowerMLF, LowerResidual, PassContext
+from snncompile.sim.float_ops import implements
+from snncompile.testing import compare
 
 CENSUS = Census("lower-mlf")
 _census = census_fixture(CENSUS)

@@ -4,13 +4,12 @@ legalize-threshold keep every spike, and the lowered graph still reproduces the 
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.lowering import Census, census_fixture, report
 from torch import nn
 
 from snncompile import ir
@@ -20,9 +19,6 @@ from snncompile.frontend import trace
 from snncompile.passes import PASS_REGISTRY, Canonicalize, LegalizeThreshold, LowerMLF, LowerResidual, Pass, Pipeline
 from snncompile.sim import simulate
 from snncompile.testing import compare
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_lower_common import Census, census_fixture, report
 
 _single_thread = census_fixture(Census("pipeline"))
 

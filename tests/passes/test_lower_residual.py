@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from snncompile import ir
-from snncompile.errors import CompileError
-from snncompile.passes import LowerMLF, LowerResidual, PassContext, Pipeline, lower_residual
-from snncompile.testing import compare
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_lower_common import (
+from helpers.lowering import (
     Census,
     census_fixture,
     check_case,
@@ -26,6 +14,13 @@ from test_lower_common import (
     run_passes,
     spike_input,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snncompile import ir
+from snncompile.errors import CompileError
+from snncompile.passes import LowerMLF, LowerResidual, PassContext, Pipeline, lower_residual
+from snncompile.testing import compare
 
 CENSUS = Census("lower-residual")
 _census = census_fixture(CENSUS)

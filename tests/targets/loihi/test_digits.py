@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,11 @@ UNLOWERED = ("batchnorm", "pspnorm", "mpbn_lif", "add")
 
 @pytest.fixture(scope="module")
 def digits() -> object:
-    sys.path.insert(0, str(EXAMPLES))
-    import digits as module
+    import importlib.util
 
+    spec = importlib.util.spec_from_file_location("examples_digits", EXAMPLES / "digits.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
 
 
