@@ -118,7 +118,12 @@ def decay_to_idecay(pop: ScheduledLIF, errors: list[Diagnostic], warnings: list[
     """iDecay = 4096·(1 − syn_decay), one per layer; no synaptic current is 4096 (u = 64·A every step)."""
     if pop.syn_decay is None:
         return 4096
-    return _register(pop, pop.syn_decay, "syn_decay", "iDecay", errors, warnings)
+    i_decay = _register(pop, pop.syn_decay, "syn_decay", "iDecay", errors, warnings)
+    if i_decay == 0:
+        warnings.append(diag("SNC621", pop, "syn_decay 1 (a current that never decays) needs iDecay 0, i.e. "
+                             "du = −1, outside the documented 12-bit range (Lava's simulator accepts it)",
+                             "hardware may need syn_decay < 1", severity="warning"))
+    return i_decay
 
 
 def _register(pop: ScheduledLIF, decay: np.ndarray, what: str, register: str, errors: list[Diagnostic],

@@ -96,3 +96,10 @@ def test_memoryless_membrane_with_a_current_keeps_the_per_sample_reset() -> None
     q = LOIHI.pipeline().run(graph.with_nodes(nodes), PassContext())[0]
     assert q.metadata["loihi"]["period"] == 4  # the current carries state across steps: not period 1
     assert not any(isinstance(n, ScheduledLIF) for n in q.nodes)
+
+
+def test_a_current_that_never_decays_is_warned_about() -> None:
+    ctx = PassContext()
+    LOIHI.pipeline().run(small(syn_decay=1.0), ctx)
+    found = [d for d in ctx.diagnostics if d.code == "SNC621" and d.node == "n1"]
+    assert found and "iDecay 0" in found[0].message
