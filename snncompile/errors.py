@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "SNC616": "Loihi: weights not even integers in [-256, 254]",
     "SNC617": "Loihi: bias beyond 13 bits",
     "SNC618": "Loihi: the graph is already quantized (an integer model read back)",
+    "SNC619": "Loihi: unknown approximation in allow",
     "SNC620": "Loihi: decay rounded to a 12-bit vDecay (or iDecay)",
     "SNC621": "Loihi: decay register outside the documented range (vDecay 4096, iDecay 0)",
     "SNC622": "Loihi: synaptic current may wrap (24 bits)",

@@ -435,3 +435,29 @@ def test_if_neurons_compile_for_loihi_with_the_exact_non_strict_encoding() -> No
     for name in ("1", "3"):
         agreement = float(np.mean(fixed[name] == reference[name]))
         assert agreement > 0.85, f"{name}: only {agreement:.1%} of spike decisions agree after quantization"
+
+
+def test_leaky_non_strict_compiles_for_loihi_only_when_allowed(tmp_path) -> None:
+    """--loihi-allow non-strict: the tdBN ResNet's leaky ≥ neurons compile as > with one SNC611 warning each,
+    recorded in the manifest; the integer model stays close to the float one (measured below)."""
+    import json
+
+    from snncompile.targets.loihi import loihi_options
+    from snncompile.targets.loihi.numerics import simulate_loihi
+
+    model = randomize(TdBNResNet(), seed=5, gain=2.0, calibrate=currents((2, 8, 8), seed=60))
+    x = currents((2, 8, 8), seed=6)
+    leaky = {p for p, m in model.named_modules() if isinstance(m, NEURONS) and not isinstance(m, neuron.IFNode)}
+    with loihi_options(allow=["non-strict"], calibration=x.numpy()):
+        result = snncompile.compile(model, "loihi", tmp_path / "out", input_shape=(2, 8, 8), timesteps=T)
+    warned = {d.origin for d in result.diagnostics if d.code == "SNC611"}
+    assert warned == leaky and all(d.severity == "warning" for d in result.diagnostics if d.code == "SNC611")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert len(manifest["approximations"]) >= len(leaky)
+    assert all(a["kind"] == "non-strict" for a in manifest["approximations"])
+    fixed = simulate_loihi(result.graph, x, pipelined=False)
+    reference = snncompile.simulate(result.traced, x)
+    for node in result.traced.of_kind(LIFExt, ir.LIF):
+        if node.name in fixed.values:
+            agreement = float(np.mean(fixed[node.name] == reference[node.name]))
+            assert agreement > 0.8, f"{node.name}: {agreement:.1%}"

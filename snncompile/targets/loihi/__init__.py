@@ -43,7 +43,9 @@ class LoihiTarget(Target):
         return emit_loihi(graph, directory)
 
     def configured(self, **options: Any) -> LoihiTarget:
-        """A copy with LoihiOptions fields changed (input_bits, overflow, calibration, ...)."""
+        """A copy with LoihiOptions fields changed (input_bits, overflow, calibration, allow, ...)."""
+        if "allow" in options:
+            options["allow"] = frozenset(options["allow"])
         settings = dataclasses.replace(self.settings, **options)
         return LoihiTarget(self.name, self.description, self.capabilities, {"settings": settings})
 

@@ -57,6 +57,9 @@ class LoihiOptions:
     calibration: optional input data [T, B, ...], or a data spec (`digits`, `random`, FILE.npz as for
     `snncompile verify --data`) loaded for the model's input shape and T; measured drives refine the overflow
     caps and the input scale.
+    allow: approximations accepted instead of refused: "non-strict" compiles a ≥ threshold on a leaky
+    membrane as > (they differ only where the integer membrane equals 64·vThMant exactly); each use is warned
+    (SNC611) and recorded in the manifest's `approximations`.
     """
 
     input_encoding: str = "auto"
@@ -66,3 +69,8 @@ class LoihiOptions:
     overflow: str = "avoid"
     calibration: np.ndarray | str | None = None
     timesteps: int | None = None
+    allow: frozenset[str] = frozenset()
+
+
+LOIHI_APPROXIMATIONS = ("non-strict",)
+"""What LoihiOptions.allow may contain."""

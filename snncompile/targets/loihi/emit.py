@@ -174,5 +174,5 @@ def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer
             "sources": [{"layer": li, "offset": off, "shape": list(m.shape)} for li, off, m in readout[0]],
             "window": "valid_steps of each source layer", "classes": int(readout[1].shape[0])},
         "ledger": meta["ledger"], "overflow": meta["overflow"], "semantics": list(SEMANTICS),
-        "positions": pos,
+        "approximations": meta.get("approximations", []), "positions": pos,
     }

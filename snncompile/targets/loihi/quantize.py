@@ -21,7 +21,7 @@ from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
 from snncompile.passes.base import Pass, PassContext
-from snncompile.targets.loihi.caps import LoihiOptions
+from snncompile.targets.loihi.caps import LOIHI_APPROXIMATIONS, LoihiOptions
 from snncompile.targets.loihi.encoding import InputEncoding, balance_scale, choose_encoding
 from snncompile.targets.loihi.layer_quant import (
     MIN_VTH,
@@ -51,8 +51,8 @@ def on_voltage_grid(pop: ScheduledLIF) -> bool:
     return membrane and (pop.syn_decay is None or not np.any(pop.syn_decay))
 
 
-def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
-    """Neuron options Loihi's LIF cannot express."""
+def neuron_problems(pop: ScheduledLIF, allow: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    """Neuron options Loihi's LIF cannot express (errors), and accepted approximations (warnings)."""
     found = []
     decay0 = bool(np.all(pop.decay == 0))
     if pop.levels != 1:
@@ -63,8 +63,14 @@ def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
     if pop.reset == "none" and not decay0:
         found.append(diag("SNC610", pop, "reset 'none' with a leaky membrane; Loihi always resets v to 0 on a spike"))
     if pop.comparison == ">=" and not on_voltage_grid(pop):
-        found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane has no exact integer "
-                          "encoding (Loihi fires on v > 64·vThMant)", "use comparison '>' for leaky neurons"))
+        if "non-strict" in allow:
+            found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane compiled as > "
+                              "(allowed): spikes differ where the integer membrane equals 64·vThMant exactly",
+                              "measure the effect with snncompile verify", severity="warning"))
+        else:
+            found.append(diag("SNC611", pop, "non-strict threshold (≥) on a leaky membrane has no exact integer "
+                              "encoding (Loihi fires on v > 64·vThMant)", "use comparison '>' for leaky neurons, "
+                              "or accept > with allow={'non-strict'} (--loihi-allow non-strict)"))
     theta = pop.threshold
     if np.any(~np.isfinite(theta)) or np.any(theta <= 0):
         found.append(diag("SNC613", pop, f"threshold must be positive and finite (min {np.min(theta):.6g}); "
@@ -95,12 +101,17 @@ class LoihiQuantize(Pass):
 
     @property
     def spec(self) -> str:
-        return f"{self.name}{{overflow={self.options.overflow}}}"
+        allow = f", allow={','.join(sorted(self.options.allow))}" if self.options.allow else ""
+        return f"{self.name}{{overflow={self.options.overflow}{allow}}}"
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
         errors: list[Diagnostic] = []
         warnings: list[Diagnostic] = []
+        approximations: list[Diagnostic] = []
         options = with_calibration_data(self.options, graph)
+        if unknown := set(options.allow) - set(LOIHI_APPROXIMATIONS):
+            errors.append(Diagnostic("SNC619", f"unknown Loihi approximation(s) {sorted(unknown)}",
+                                     hint=f"known: {', '.join(LOIHI_APPROXIMATIONS)}"))
         enc = choose_encoding(options)
         (inp,) = graph.of_kind(ir.Input)
         measured = measured_drives(graph, options.calibration)
@@ -113,7 +124,8 @@ class LoihiQuantize(Pass):
             cap = self._threshold(first, measured, [], weights=False)
             enc = balance_scale(enc, cap, *input_weights(first, inp.name))
         for layer in meta["layers"]:
-            errors += [d for n in layer for d in neuron_problems(graph.node(n))]  # type: ignore[arg-type]
+            for d in (d for n in layer for d in neuron_problems(graph.node(n), options.allow)):  # type: ignore[arg-type]
+                (errors if d.severity == "error" else approximations).append(d)
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth = self._threshold(plans, measured, errors)
             for plan in plans:
@@ -124,9 +136,11 @@ class LoihiQuantize(Pass):
         nodes = self._assemble(graph, inp, enc, built)
         result = graph.with_nodes(nodes)
         table, risks = overflow_report(result, measured, ledger)
-        for d in warnings + risks:
+        for d in approximations + warnings + risks:
             ctx.warn(d)
-        meta.update(input=enc.to_json(), ledger=ledger, overflow=table)
+        meta.update(input=enc.to_json(), ledger=ledger, overflow=table,
+                    approximations=[{"node": d.node, "kind": "non-strict", "message": d.message}
+                                    for d in approximations])
         ctx.note(f"Q2 quantized {len(ledger)} populations; input {enc.kind} (scale {enc.scale:g})")
         return result.with_nodes(result.nodes, loihi=meta)
 
@@ -177,7 +191,8 @@ class LoihiQuantize(Pass):
             errors.append(diag("SNC610", pop, "synapse bias into a decaying synaptic current: the current "
                                "integrates it (b·(1 − syn_decay^(t+1)) / (1 − syn_decay)) but Loihi adds biases "
                                "to the voltage", "train the synapses feeding this neuron with bias=False"))
-        threshold = vth - 1 if pop.comparison == ">=" else vth
+        # ≥ on the 64-grid is exactly > 64·(vth − 1); an allowed off-grid ≥ becomes > 64·vth (differs on ties)
+        threshold = vth - 1 if pop.comparison == ">=" and on_voltage_grid(pop) else vth
         nodes.append(LoihiLIF(pop.name, tuple(edges), pop.origin, threshold=threshold, i_decay=i_decay,
                               v_decay=v_decay, bias=bias, scale=scale, period=pop.period, phase=pop.phase))
         return nodes
