@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from snncompile.cli import cli, guarded, model_options
+from snncompile.cli_loihi import loihi_cli_options, loihi_target
 from snncompile.errors import CompileError
 
 
@@ -78,20 +79,22 @@ def _num(value: float | None) -> str:
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="accepted accuracy drop, in percentage points")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@loihi_cli_options
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
-               tolerance: float, progress: bool | None) -> None:
+               tolerance: float, progress: bool | None, **loihi: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points."""
     from snncompile.verification import verify
 
-    report = verify(model, target, data, samples=samples, batch=batch, tolerance=tolerance / 100,
-                    scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                    html_dir=html_dir, progress=sys.stderr.isatty() if progress is None else progress,
-                    input_shape=input_shape, timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
+    with loihi_target(target, None, **loihi):
+        report = verify(model, target, data, samples=samples, batch=batch, tolerance=tolerance / 100,
+                        scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                        html_dir=html_dir, progress=sys.stderr.isatty() if progress is None else progress,
+                        input_shape=input_shape, timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
     print_report(report)
     for d in report.compiled.result.diagnostics:
         click.echo(d.render(), err=True)

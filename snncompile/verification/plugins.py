@@ -37,10 +37,15 @@ class Compiled:
 
 
 def _options(target: str, data: VerifyData) -> AbstractContextManager[Any]:
-    """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it)."""
+    """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it, unless
+    the caller already gave calibration data)."""
     if target in ("loihi", "onnx-loihi") and data.calibration is not None:
+        from snncompile.targets import TARGETS
         from snncompile.targets.loihi import loihi_options
 
+        settings = getattr(TARGETS["loihi"], "settings", None)
+        if settings is not None and settings.calibration is not None:
+            return nullcontext()  # the caller's calibration (--loihi-calibration) wins over the data's
         return loihi_options(calibration=data.calibration)
     return nullcontext()
 

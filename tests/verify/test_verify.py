@@ -89,3 +89,17 @@ def test_lava_reproduces_the_bit_exact_stage(small_model: nn.Module) -> None:
 
 def pair_description(report: object) -> str:
     return next(s.description for s, _ in report.stats.extra)  # type: ignore[attr-defined]
+
+
+def test_loihi_options_compose_with_the_data_calibration(example: Callable[[str], Path]) -> None:
+    from snncompile.targets.loihi import loihi_options
+
+    with loihi_options(input_bits=3):
+        report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False)
+    meta = report.compiled.result.graph.metadata["loihi"]
+    assert meta["input"]["high"] <= 7  # the caller's option
+    assert all(row["a_measured"] is not None for row in meta["overflow"])  # the data's calibration
+    calibration = np.zeros((1, 4, 1, 8, 8))
+    with loihi_options(calibration=calibration):  # the caller's calibration wins: all-zero data is binary
+        report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False)
+    assert report.compiled.result.graph.metadata["loihi"]["input"]["kind"] == "binary"

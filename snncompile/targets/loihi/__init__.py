@@ -57,9 +57,11 @@ LOIHI = register_target(LoihiTarget(
 
 @contextmanager
 def loihi_options(**options: Any) -> Iterator[LoihiTarget]:
-    """Within the block, target "loihi" compiles with these LoihiOptions (e.g. calibration data)."""
+    """Within the block, target "loihi" compiles with these LoihiOptions (e.g. calibration data), on top of
+    those of an enclosing block."""
     previous = TARGETS["loihi"]
-    target = register_target(LOIHI.configured(**options))
+    base = previous if isinstance(previous, LoihiTarget) else LOIHI
+    target = register_target(base.configured(**options))  # nested blocks combine their options
     try:
         yield target
     finally:
