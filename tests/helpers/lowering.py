@@ -250,41 +250,6 @@ def firing_rate(graph: ir.Graph, x: np.ndarray) -> float:
     return float(np.mean(rates))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# The generators themselves
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("rank", [1, 3])
-def test_random_networks_verify_and_fire(family: str, rank: int) -> None:
-    """Generated networks are valid IR and their neurons are neither silent nor saturated on average."""
-    rates = []
-    for seed in range(12):
-        graph, shape = random_network(seed, family, rank=rank)
-        assert not ir.verify(graph), ir.print_graph(graph)
-        rates.append(firing_rate(graph, spike_input(shape, 20, 2, seed)))
-    assert 0.05 < float(np.mean(rates)) < 0.9, rates
-
-
-def test_check_case_counts_redraws() -> None:
-    census = Census("harness")
-    graph, shape = random_network(0, "plain", rank=1)
-    tie = Net(np.random.default_rng(0))
-    tie.input((1,), "spikes")
-    lif = tie.add(ir.LIF, [ir.Edge("input0")], 0.5, decay=np.zeros(1), threshold=np.ones((1, 1)))
-    tie_graph = tie.graph([lif])
-    calls = []
-
-    def case(seed: int) -> tuple[ir.Graph, ir.Graph, np.ndarray]:
-        calls.append(seed)
-        if len(calls) == 1:  # input exactly at the threshold: a tie, must be re-drawn
-            return tie_graph, tie_graph, np.ones((3, 1, 1))
-        return graph, graph, spike_input(shape, 20, 2, seed)
-
-    check_case(case, 5, census)
-    assert census.redrawn == 1 and census.cases == 1 and census.mismatches == 0
-
-
 def census_fixture(census: Census) -> Callable[..., object]:
     """A module-scoped autouse fixture: single-threaded torch (tiny tensors: threads only add overhead)
     and, at the end of the module, the census line printed to the terminal."""
@@ -327,6 +292,3 @@ def row_digest(before: ir.Graph, after: ir.Graph) -> str:
             same_bias = old.bias is None or np.allclose(n.bias / old.bias, ratio[:, 0])
             lines.append(f"  %{n.name}: rows ×({rows})" + ("" if same_bias else " BIAS NOT SCALED ALIKE"))
     return "\n".join(lines)
-
-
-_single_thread = census_fixture(Census("generators"))
