@@ -12,14 +12,13 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.frontend.onnx_reader import conv_kernel
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.onnx_export import DOMAIN, INPUT_PREFIX, STATE_IN
 from snncompile.targets.onnx_fixed_export import ARITHMETIC
 from snncompile.targets.onnx_fixed_functions import (
-    CONV,
     ENCODE,
     LIF_PREFIX,
-    POOL,
     READOUT_MEAN,
     READOUT_WINDOW,
     SKIP,
@@ -37,7 +36,7 @@ def _fail(node: onnx.NodeProto, message: str) -> CompileError:
 
 def read_fixed_onnx(model: onnx.ModelProto | str | Path) -> ir.Graph:
     """The compacted fixed-point graph of an exported Loihi step model: Identity(x:..) → Input, Gemm → Dense,
-    Flatten, snncompile.{Encode, Conv2dLoihi, Pool2dHost, SkipDense, LoihiLIF_in*, ReadoutWindow_in*,
+    Flatten, snncompile.{Encode, Conv2d_*_wrap24, Pool2d_*, SkipDense, LoihiLIF_in*, ReadoutWindow_in*,
     ReadoutMean_in*} → their ops. Any other node, or a snncompile function whose body is not the one snncompile
     exports, raises SNC951 naming the node."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
@@ -117,25 +116,14 @@ def _convert_function(node: onnx.NodeProto, op: str, edges: tuple[ir.Edge, ...],
     if op == SKIP:
         weight, shape = params
         return SkipDense(name, edges, origin, weight=weight, shape=tuple(int(s) for s in shape[1:]))
-    if op == CONV:
-        return _conv(node, edges, params, attrs)
-    if op == POOL:
+    if op.startswith("Conv2d_") and op.endswith("_wrap24"):
+        (w,) = params
+        return ir.Conv2d(name, edges, origin, weight=conv_kernel(w, _pair(attrs["kernel_shape"])),
+                         stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]),
+                         dilation=_pair(attrs["dilations"]), groups=int(attrs["group"]))
+    if op.startswith("Pool2d_"):
         mode = attrs["mode"]
         return ir.Pool2d(name, edges, origin, mode=mode.decode() if isinstance(mode, bytes) else str(mode),
                          kernel=_pair(attrs["kernel_shape"]), stride=_pair(attrs["strides"]),
                          padding=_pair(attrs["pads"]))
     raise _fail(node, "snncompile function not known to this reader")
-
-
-def _conv(node: onnx.NodeProto, edges: tuple[ir.Edge, ...], params: list[np.ndarray], attrs: dict[str, Any]) -> ir.Op:
-    """Conv2d from the per-group kernel wk [g, Cg·kh·kw, Co/g]: W = reshape(transpose(wk), [Co, Cg, kh, kw])."""
-    wk, _idx, shape = params
-    g, k, cog = wk.shape
-    kh, kw = _pair(attrs["kernel_shape"])
-    weight = wk.transpose(0, 2, 1).reshape(g * cog, k // (kh * kw), kh, kw)
-    conv = ir.Conv2d(node.name, edges, node.doc_string, weight=np.ascontiguousarray(weight),
-                     stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]), dilation=_pair(attrs["dilations"]),
-                     groups=int(attrs["group"]))
-    if int(shape[1]) != g * cog:
-        raise _fail(node, f"output shape {list(shape)} does not match {g * cog} output channels")
-    return conv

@@ -14,18 +14,16 @@ from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.loihi.numerics import compact
-from snncompile.targets.onnx_export import DOMAIN, INPUT_PREFIX, OPSET, STATE_IN, STATE_OUT
+from snncompile.targets.onnx_export import DOMAIN, INPUT_PREFIX, OPSET, STATE_IN, STATE_OUT, conv_matrices
 from snncompile.targets.onnx_fixed_functions import (
     READOUT_MEAN,
     READOUT_WINDOW,
-    conv_function,
     encode_function,
     lif_function,
-    pool_function,
     readout_function,
     skip_function,
-    window_indices,
 )
+from snncompile.targets.onnx_functions import conv_function, pool_function
 
 ARITHMETIC = "loihi-fixed"
 IR_VERSION = 9
@@ -125,21 +123,15 @@ class _FixedExporter:
         if node.bias is not None:
             raise refuse(node, "a fixed-point conv synapse carries no bias (the neuron does)")
         co, cg, kh, kw = node.weight.shape
-        g = node.groups
-        wk = np.asarray(node.weight).reshape(g, co // g, cg * kh * kw).transpose(0, 2, 1)
-        idx = window_indices(self.shapes[srcs[0]], g, (kh, kw), node.stride, node.padding, node.dilation)
-        args = [self.init(node, "wk", wk), self.init(node, "idx", idx, np.int64),
-                self.init(node, "shape", [-1, *self.shapes[node.name]], np.int64)]
-        self.call(conv_function(), node, srcs + args, [node.name], kernel_shape=[kh, kw], strides=list(node.stride),
-                  pads=list(node.padding), dilations=list(node.dilation), group=g)
+        fn = conv_function((cg * node.groups, co), self.shapes[node.name], (kh, kw), node.stride, node.padding,
+                           node.dilation, node.groups, bias=False, wrap24=True)
+        self.call(fn, node, [*srcs, self.init(node, "W", conv_matrices(node.weight, node.groups))], [node.name],
+                  kernel_shape=[kh, kw], strides=list(node.stride), pads=list(node.padding),
+                  dilations=list(node.dilation), group=node.groups)
 
     def pool(self, node: ir.Pool2d, srcs: list[str]) -> None:
-        in_shape = self.shapes[srcs[0]]
-        idx = window_indices(in_shape, in_shape[0], node.kernel, node.stride, node.padding, (1, 1), per_channel=True)
-        divisor = float(node.kernel[0] * node.kernel[1]) if node.mode == "avg" else 1.0
-        args = [self.init(node, "idx", idx, np.int64), self.init(node, "divisor", divisor),
-                self.init(node, "shape", [-1, *self.shapes[node.name]], np.int64)]
-        self.call(pool_function(), node, srcs + args, [node.name], mode=node.mode, kernel_shape=list(node.kernel),
+        fn = pool_function(node.mode, self.shapes[node.name][1:], node.kernel, node.stride, node.padding)
+        self.call(fn, node, srcs, [node.name], mode=node.mode, kernel_shape=list(node.kernel),
                   strides=list(node.stride), pads=list(node.padding))
 
     def skip(self, node: SkipDense, srcs: list[str]) -> None:

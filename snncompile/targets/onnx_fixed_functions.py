@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
 from snncompile.targets.loihi.caps import DECAY_UNITY, SHIFT, STATE_LIMIT
 from snncompile.targets.onnx_export import DOMAIN, OPSET
+from snncompile.targets.onnx_functions import function_from_name
 
 LIF_PREFIX = "LoihiLIF_in"
 READOUT_WINDOW = "ReadoutWindow_in"
 READOUT_MEAN = "ReadoutMean_in"
 ENCODE = "Encode"
-CONV = "Conv2dLoihi"
-POOL = "Pool2dHost"
 SKIP = "SkipDense"
 Nodes = list[onnx.NodeProto]
 
@@ -23,11 +21,6 @@ def _const(nodes: Nodes, name: str, value: float) -> str:
     """Appends a float64 scalar constant; returns its name."""
     tensor = helper.make_tensor(name, TensorProto.DOUBLE, [], [value])
     nodes.append(helper.make_node("Constant", [], [name], value=tensor))
-    return name
-
-
-def _const_ints(nodes: Nodes, name: str, values: list[int]) -> str:
-    nodes.append(helper.make_node("Constant", [], [name], value_ints=values))
     return name
 
 
@@ -137,51 +130,6 @@ def encode_function() -> onnx.FunctionProto:
     return _function(ENCODE, ["x", "scale", "low", "high"], ["y"], nodes)
 
 
-def _gather_windows(nodes: Nodes) -> None:
-    """cols = Gather(pad(flatten(x), one zero column), idx, axis 1): every window's inputs, padding reading 0."""
-    nodes += [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
-              helper.make_node("Constant", [], ["pads"], value_ints=[0, 0, 0, 1]),
-              helper.make_node("Pad", ["flat", "pads"], ["padded"]),
-              helper.make_node("Gather", ["padded", "idx"], ["cols"], axis=1)]
-
-
-def conv_function() -> onnx.FunctionProto:
-    """Integer conv2d (torch cross-correlation) by window gathering, then Lava's 24-bit wrap. Inputs x [B,C,H,W],
-    wk [g, Ci/g·kh·kw, Co/g] (the kernel per group), idx [g, P, Ci/g·kh·kw] (window indices into the flattened
-    input, H·W·C meaning the zero of the padding), shape [-1, Co, Ho, Wo]; attributes kernel_shape, strides,
-    pads, dilations, group (read back only):
-        y[b, g, p, o] = Σ_k x̃[b, idx[g, p, k]] · wk[g, k, o]       (integers below 2^53: exact in float64)
-        y = wrap24(y) = y − ⌊(y + 2^23) / 2^24⌋·2^24                (identity for |y| < 2^23, as the simulator)
-    """
-    nodes: Nodes = []
-    _gather_windows(nodes)
-    _const(nodes, "half", STATE_LIMIT)
-    _const(nodes, "full", 2 * STATE_LIMIT)
-    nodes += [helper.make_node("MatMul", ["cols", "wk"], ["mm"]),
-              helper.make_node("Transpose", ["mm"], ["mt"], perm=[0, 1, 3, 2]),
-              helper.make_node("Reshape", ["mt", "shape"], ["raw"]),
-              helper.make_node("Add", ["raw", "half"], ["sh"]),
-              helper.make_node("Div", ["sh", "full"], ["q"]),
-              helper.make_node("Floor", ["q"], ["fl"]),
-              helper.make_node("Mul", ["fl", "full"], ["m"]),
-              helper.make_node("Sub", ["raw", "m"], ["y"])]
-    return _function(CONV, ["x", "wk", "idx", "shape"], ["y"], nodes,
-                     ("kernel_shape", "strides", "pads", "dilations", "group"))
-
-
-def pool_function() -> onnx.FunctionProto:
-    """Host-side average/sum pooling (zero padding counted): y = Σ_window x / divisor (divisor kh·kw or 1).
-    Inputs x [B,C,H,W], idx [C, P, kh·kw], divisor (float64 scalar), shape [-1, C, Ho, Wo]; attributes
-    mode, kernel_shape, strides, pads (read back only)."""
-    nodes: Nodes = []
-    _gather_windows(nodes)
-    last = _const_ints(nodes, "last", [-1])
-    nodes += [helper.make_node("ReduceSum", ["cols", last], ["sums"], keepdims=0),
-              helper.make_node("Div", ["sums", "divisor"], ["mean"]),
-              helper.make_node("Reshape", ["mean", "shape"], ["y"])]
-    return _function(POOL, ["x", "idx", "divisor", "shape"], ["y"], nodes, ("mode", "kernel_shape", "strides", "pads"))
-
-
 def skip_function() -> onnx.FunctionProto:
     """SkipDense: y = reshape(flatten(x) · Wᵀ, shape); inputs x, weight [out, in], shape (int64)."""
     nodes: Nodes = [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
@@ -207,28 +155,8 @@ def canonical_function(name: str) -> onnx.FunctionProto | None:
         tail = name[len(prefix):]
         if name.startswith(prefix) and tail.isdigit() and int(tail) >= 1 and str(int(tail)) == tail:
             return lif_function(int(tail)) if prefix == LIF_PREFIX else readout_function(prefix, int(tail))
-    fixed = {ENCODE: encode_function, CONV: conv_function, POOL: pool_function, SKIP: skip_function}
-    return fixed[name]() if name in fixed else None
-
-
-def window_indices(in_shape: tuple[int, int, int], groups: int, kernel: tuple[int, int], stride: tuple[int, int],
-                   padding: tuple[int, int], dilation: tuple[int, int], per_channel: bool = False) -> np.ndarray:
-    """idx [g, P, Cg·kh·kw] (per_channel: [C, P, kh·kw]) into the flattened (C, H, W) input; C·H·W marks a
-    padding position (the appended zero). Window order (c, i, j) matches a [Co, Cg, kh, kw] kernel's flatten."""
-    c, h, w = in_shape
-    kh, kw = kernel
-    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    rows = (np.arange(ho)[:, None] * stride[0] - padding[0] + np.arange(kh)[None, :] * dilation[0])  # [ho, kh]
-    cols = (np.arange(wo)[:, None] * stride[1] - padding[1] + np.arange(kw)[None, :] * dilation[1])  # [wo, kw]
-    r = rows[:, None, :, None]
-    q = cols[None, :, None, :]
-    inside = (r >= 0) & (r < h) & (q >= 0) & (q < w)  # [ho, wo, kh, kw]
-    spatial = np.where(inside, r * w + q, -1).reshape(ho * wo, kh * kw)  # [P, kh·kw]
-    chans = np.arange(c)[:, None, None] * (h * w)  # [C, 1, 1]
-    full = np.where(spatial[None] >= 0, chans + spatial[None], c * h * w)  # [C, P, kh·kw]
-    if per_channel:
-        return full.astype(np.int64)
-    cg = c // groups
-    grouped = full.reshape(groups, cg, ho * wo, kh * kw).transpose(0, 2, 1, 3)  # [g, P, Cg, kh·kw]
-    return grouped.reshape(groups, ho * wo, cg * kh * kw).astype(np.int64)
+    fixed = {ENCODE: encode_function, SKIP: skip_function}
+    if name in fixed:
+        return fixed[name]()
+    fn = function_from_name(name)  # conv (the integer model's ends with the 24-bit wrap) and host pooling
+    return fn if fn is None or not fn.name.startswith("Conv2d_") or fn.name.endswith("_wrap24") else None

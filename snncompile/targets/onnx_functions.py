@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 from onnx import helper
@@ -172,11 +174,17 @@ def _chain_add(nodes: list[onnx.NodeProto], terms: list[str], out: str) -> None:
     nodes.append(helper.make_node("Identity", [total], [out]))
 
 
+WRAP = 2**23
+"""Lava's Conv output wraps to 24 bits (signed_clamp): the integer step model's conv ends with that wrap."""
+
+
 def conv_function(channels: Pair, out: tuple[int, int, int], kernel: Pair, stride: Pair, padding: Pair,
-                  dilation: Pair, groups: int, bias: bool) -> onnx.FunctionProto:
+                  dilation: Pair, groups: int, bias: bool, wrap24: bool = False) -> onnx.FunctionProto:
     """ir.Conv2d without im2col matrices. Inputs x0 [B,Ci,H,W], W [kh·kw, g, Ci/g, Co/g] (+ b [Co,1,1]):
         xp = zero-pad(x0);  p_k = window_k(xp) · W[k]  (channels last, per group; k = i·kw + j)
         y = ((p_0 + p_1) + ...) + b      [B, Co, Ho, Wo]
+    wrap24 (the integer model; integer sums below 2^53 are exact in float64 in any order):
+        y = y − ⌊(y + 2^23) / 2^24⌋·2^24      (identity for |y| < 2^23, as the bit-exact simulator)
     """
     (ci, co), (_, ho, wo) = channels, out
     nodes: list[onnx.NodeProto] = []
@@ -190,13 +198,47 @@ def conv_function(channels: Pair, out: tuple[int, int, int], kernel: Pair, strid
         terms.append(f"p{k}")
     _chain_add(nodes, terms, "acc")
     nodes += [helper.make_node("Reshape", ["acc", _const(nodes, "merge", [-1, ho, wo, co])], ["y_last"]),
-              helper.make_node("Transpose", ["y_last"], ["y_nb" if bias else "y"], perm=[0, 3, 1, 2])]
+              helper.make_node("Transpose", ["y_last"], ["y_nb" if bias or wrap24 else "y"], perm=[0, 3, 1, 2])]
     if bias:
-        nodes.append(helper.make_node("Add", ["y_nb", "b"], ["y"]))
+        nodes.append(helper.make_node("Add", ["y_nb", "b"], ["y_raw" if wrap24 else "y"]))
+    if wrap24:
+        _wrap24(nodes, "y_nb" if not bias else "y_raw", "y")
     name = (f"Conv2d_c{ci}to{co}_o{ho}x{wo}_k{kernel[0]}x{kernel[1]}_s{stride[0]}x{stride[1]}_p{padding[0]}x"
-            f"{padding[1]}_d{dilation[0]}x{dilation[1]}_g{groups}" + ("_bias" if bias else ""))
+            f"{padding[1]}_d{dilation[0]}x{dilation[1]}_g{groups}" + ("_bias" if bias else "")
+            + ("_wrap24" if wrap24 else ""))
     return _function(name, ["x0", "W"] + (["b"] if bias else []), ["y"], nodes,
                      ("kernel_shape", "strides", "pads", "dilations", "group"))
+
+
+def _wrap24(nodes: list[onnx.NodeProto], x: str, out: str) -> None:
+    """out = x − ⌊(x + 2^23) / 2^24⌋·2^24, all float64 (exact for integers below 2^53)."""
+    for name, value in (("wrap_half", float(WRAP)), ("wrap_full", float(2 * WRAP))):
+        nodes.append(helper.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(
+            np.array(value, dtype=np.float64), name)))
+    nodes += [helper.make_node("Add", [x, "wrap_half"], ["wrap_sh"]),
+              helper.make_node("Div", ["wrap_sh", "wrap_full"], ["wrap_q"]),
+              helper.make_node("Floor", ["wrap_q"], ["wrap_fl"]),
+              helper.make_node("Mul", ["wrap_fl", "wrap_full"], ["wrap_m"]),
+              helper.make_node("Sub", [x, "wrap_m"], [out])]
+
+
+CONV_NAME = re.compile(r"Conv2d_c(\d+)to(\d+)_o(\d+)x(\d+)_k(\d+)x(\d+)_s(\d+)x(\d+)_p(\d+)x(\d+)_d(\d+)x(\d+)"
+                       r"_g(\d+)(_bias)?(_wrap24)?")
+POOL_NAME = re.compile(r"Pool2d_(sum|avg)_o(\d+)x(\d+)_k(\d+)x(\d+)_s(\d+)x(\d+)_p(\d+)x(\d+)")
+
+
+def function_from_name(name: str) -> onnx.FunctionProto | None:
+    """The conv or pooling function snncompile exports under this name (its geometry is in the name)."""
+    if m := CONV_NAME.fullmatch(name):
+        v = [int(g) for g in m.groups()[:13]]
+        fn = conv_function((v[0], v[1]), (v[1], v[2], v[3]), (v[4], v[5]), (v[6], v[7]), (v[8], v[9]),
+                           (v[10], v[11]), v[12], m.group(14) is not None, m.group(15) is not None)
+    elif m := POOL_NAME.fullmatch(name):
+        v = [int(g) for g in m.groups()[1:]]
+        fn = pool_function(m.group(1), (v[0], v[1]), (v[2], v[3]), (v[4], v[5]), (v[6], v[7]))
+    else:
+        return None
+    return fn if fn.name == name else None
 
 
 def pool_function(mode: str, out: Pair, kernel: Pair, stride: Pair, padding: Pair) -> onnx.FunctionProto:
