@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.frontend.onnx_reader import conv_kernel
+from snncompile.frontend.onnx_reader import conv_from_function, node_attributes, pool_from_function
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.onnx_export import DOMAIN, INPUT_PREFIX, STATE_IN
 from snncompile.targets.onnx_fixed_export import ARITHMETIC
@@ -69,17 +69,8 @@ def _check_function(node: onnx.NodeProto, fn: onnx.FunctionProto | None) -> None
         raise _fail(node, "the model's function body is not the one snncompile exports under this name")
 
 
-def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    a, b = value
-    return int(a), int(b)
-
-
 def _convert(node: onnx.NodeProto, inits: Arrays, shapes: dict[str, tuple[int, ...]]) -> ir.Op:
-    name, origin, attrs, op = node.name, node.doc_string, _attrs(node), node.op_type
+    name, origin, attrs, op = node.name, node.doc_string, node_attributes(node), node.op_type
     data = [i for i in node.input if i not in inits and not i.startswith(STATE_IN)]
     edges = tuple(ir.Edge(s) for s in data)
     params = [inits[i] for i in node.input if i in inits]
@@ -117,13 +108,8 @@ def _convert_function(node: onnx.NodeProto, op: str, edges: tuple[ir.Edge, ...],
         weight, shape = params
         return SkipDense(name, edges, origin, weight=weight, shape=tuple(int(s) for s in shape[1:]))
     if op.startswith("Conv2d_") and op.endswith("_wrap24"):
-        (w,) = params
-        return ir.Conv2d(name, edges, origin, weight=conv_kernel(w, _pair(attrs["kernel_shape"])),
-                         stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]),
-                         dilation=_pair(attrs["dilations"]), groups=int(attrs["group"]))
+        (matrices,) = params
+        return conv_from_function(node, edges, matrices, None)
     if op.startswith("Pool2d_"):
-        mode = attrs["mode"]
-        return ir.Pool2d(name, edges, origin, mode=mode.decode() if isinstance(mode, bytes) else str(mode),
-                         kernel=_pair(attrs["kernel_shape"]), stride=_pair(attrs["strides"]),
-                         padding=_pair(attrs["pads"]))
+        return pool_from_function(node, edges)
     raise _fail(node, "snncompile function not known to this reader")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 import onnx
@@ -76,7 +77,7 @@ def _read_own(proto: onnx.ModelProto, meta: dict[str, object]) -> ir.Graph:
     return graph
 
 
-def _attrs(node: onnx.NodeProto) -> dict[str, object]:
+def node_attributes(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -97,9 +98,27 @@ def conv_kernel(w: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
                                                                                                  *kernel))
 
 
+def conv_from_function(node: onnx.NodeProto, edges: tuple[ir.Edge, ...], matrices: np.ndarray,
+                       bias: np.ndarray | None) -> ir.Conv2d:
+    """ir.Conv2d of a snncompile Conv2d_* call: the kernel from its per-offset matrices, geometry from attributes."""
+    attrs = node_attributes(node)
+    kernel = _pair(attrs["kernel_shape"])
+    return ir.Conv2d(node.name, edges, node.doc_string, weight=conv_kernel(matrices, kernel), bias=bias,
+                     stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]), dilation=_pair(attrs["dilations"]),
+                     groups=int(attrs["group"]))
+
+
+def pool_from_function(node: onnx.NodeProto, edges: tuple[ir.Edge, ...]) -> ir.Pool2d:
+    """ir.Pool2d of a snncompile Pool2d_* call."""
+    attrs = node_attributes(node)
+    mode = attrs["mode"]
+    return ir.Pool2d(node.name, edges, node.doc_string, mode=mode.decode() if isinstance(mode, bytes) else str(mode),
+                     kernel=_pair(attrs["kernel_shape"]), stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]))
+
+
 def _convert(node: onnx.NodeProto, inits: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
              taps: dict[str, ir.Edge]) -> ir.Op:
-    name, origin, op, attrs = node.name, node.doc_string, node.op_type, _attrs(node)
+    name, origin, op, attrs = node.name, node.doc_string, node.op_type, node_attributes(node)
 
     def edges(n: int) -> tuple[ir.Edge, ...]:
         return tuple(taps.get(s, ir.Edge(s)) for s in node.input[:n])
@@ -139,14 +158,8 @@ def _convert(node: onnx.NodeProto, inits: dict[str, np.ndarray], shapes: dict[st
         bias = inits[node.input[n + 1]] if attrs.get("has_bias") else None
         return ir.Readout(name, edges(n), origin, weight=inits[node.input[n]].T, bias=bias)
     if op.startswith("Conv2d_"):
-        kernel = _pair(attrs["kernel_shape"])
         bias = inits[node.input[2]].reshape(-1) if op.endswith("_bias") else None
-        return ir.Conv2d(name, edges(1), origin, weight=conv_kernel(inits[node.input[1]], kernel), bias=bias,
-                         stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]),
-                         dilation=_pair(attrs["dilations"]), groups=int(attrs["group"]))  # type: ignore[call-overload]
+        return conv_from_function(node, edges(1), inits[node.input[1]], bias)
     if op.startswith("Pool2d_"):
-        mode = attrs["mode"]
-        return ir.Pool2d(name, edges(1), origin, mode=mode.decode() if isinstance(mode, bytes) else str(mode),
-                         kernel=_pair(attrs["kernel_shape"]), stride=_pair(attrs["strides"]),
-                         padding=_pair(attrs["pads"]))
+        return pool_from_function(node, edges(1))
     raise CompileError(_fail(node, "snncompile function not known to this reader"))
