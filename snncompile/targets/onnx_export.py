@@ -13,16 +13,15 @@ model's metadata key `snncompile` holds JSON {"format", "arithmetic", "outputs",
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.onnx_driver import INPUT_PREFIX
+from snncompile.targets.onnx_builder import StepModelBuilder
 from snncompile.targets.onnx_functions import (
     DOMAIN,
     OPSET,
@@ -43,7 +42,6 @@ STATE_OUT = "state_next:"
 DELAY_IN = "delay:"
 DELAY_OUT = "delay_next:"
 FORMAT = "snncompile-step"
-DOUBLE = TensorProto.DOUBLE
 
 
 def tap_name(src: str, delay: int) -> str:
@@ -58,15 +56,9 @@ def conv_matrices(weight: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(3, 4, 0, 2, 1).reshape(kh * kw, groups, cig, co // groups))
 
 
-class _Exporter:
+class _Exporter(StepModelBuilder):
     def __init__(self, graph: ir.Graph) -> None:
-        self.graph = graph
-        self.shapes = graph.shapes
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.functions: dict[str, onnx.FunctionProto] = {}
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
+        super().__init__(graph)
         self.depth: dict[str, int] = {}
         for n in graph.nodes:
             for e in n.inputs:
@@ -74,37 +66,14 @@ class _Exporter:
                     self.depth[e.src] = max(self.depth.get(e.src, 0), e.delay)
         self.taps: set[str] = set()
 
-    def init(self, name: str, value: np.ndarray, dtype: type = np.float64) -> str:
-        self.inits.append(numpy_helper.from_array(np.array(value, dtype=dtype, order="C"), name))
-        return name
-
-    def value(self, name: str, shape: tuple[int | str, ...]) -> onnx.ValueInfoProto:
-        return helper.make_tensor_value_info(name, DOUBLE, list(shape))
-
-    def call(self, fn: onnx.FunctionProto, node: ir.Op, inputs: list[str], outputs: list[str],
-             **attrs: object) -> None:
-        self.functions.setdefault(fn.name, fn)
-        self.nodes.append(helper.make_node(fn.name, inputs, outputs, name=node.name, domain=DOMAIN,
-                                           doc_string=node.origin, **attrs))
-
     def run(self) -> onnx.ModelProto:
         for node in self.graph.nodes:
             srcs = [self.tap(e) for e in node.inputs]
             self.emit(node, srcs)
             if node.name in self.depth:
                 self.delay_line(node)
-        declared = {o.name for o in self.outputs}
-        self.outputs += [self.value(n, ("batch", *self.shapes[n])) for n in self.graph.outputs if n not in declared]
-        meta = {"format": FORMAT, "arithmetic": "float64", "outputs": list(self.graph.outputs),
-                "timesteps": self.graph.timesteps}
-        graph = helper.make_graph(self.nodes, "snncompile_step", self.inputs, self.outputs, self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
-                                                        helper.make_opsetid(DOMAIN, 1)],
-                                  functions=[self.functions[k] for k in sorted(self.functions)],
-                                  producer_name="snncompile")
-        model.ir_version = 9
-        helper.set_model_props(model, {"snncompile": json.dumps(meta, sort_keys=True)})
-        return model
+        return self.build("snncompile_step", {"format": FORMAT, "arithmetic": "float64",
+                                              "outputs": list(self.graph.outputs), "timesteps": self.graph.timesteps})
 
     def tap(self, edge: ir.Edge) -> str:
         """The tensor an edge reads: the source itself, or x_src[t − d] from its delay line."""

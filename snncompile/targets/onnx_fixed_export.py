@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.loihi.numerics import compact
-from snncompile.targets.onnx_export import DOMAIN, INPUT_PREFIX, OPSET, STATE_IN, STATE_OUT, conv_matrices
+from snncompile.targets.onnx_builder import StepModelBuilder
+from snncompile.targets.onnx_export import INPUT_PREFIX, STATE_IN, STATE_OUT, conv_matrices
 from snncompile.targets.onnx_fixed_functions import (
     READOUT_MEAN,
     READOUT_WINDOW,
@@ -26,7 +26,6 @@ from snncompile.targets.onnx_fixed_functions import (
 from snncompile.targets.onnx_functions import conv_function, pool_function
 
 ARITHMETIC = "loihi-fixed"
-IR_VERSION = 9
 
 
 def jsonable(value: Any) -> Any:
@@ -47,33 +46,20 @@ def refuse(node: ir.Op, message: str, hint: str | None = None) -> CompileError:
                                    hint=hint or "export graphs compiled for Loihi (target onnx-loihi or loihi)"))
 
 
-class _FixedExporter:
+class _FixedExporter(StepModelBuilder):
     def __init__(self, graph: ir.Graph) -> None:
-        self.graph = graph
-        self.shapes = graph.shapes
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.functions: dict[str, onnx.FunctionProto] = {}
-        self.inputs: list[onnx.ValueInfoProto] = []
-        self.outputs: list[onnx.ValueInfoProto] = []
+        super().__init__(graph)
         self.emitters: dict[type[ir.Op], Callable[[Any, list[str]], None]] = {
             ir.Input: self.input, Encode: self.encode, ir.Dense: self.dense, ir.Conv2d: self.conv,
             ir.Flatten: self.flatten, ir.Pool2d: self.pool, SkipDense: self.skip, LoihiLIF: self.lif,
             WindowReadout: self.readout, ir.Readout: self.readout,
         }
 
-    def init(self, node: ir.Op, field: str, value: Any, dtype: type = np.float64) -> str:
-        name = f"{node.name}:{field}"
-        self.inits.append(numpy_helper.from_array(np.array(value, dtype=dtype, order="C"), name))
-        return name
+    def param(self, node: ir.Op, field: str, value: Any, dtype: type = np.float64) -> str:
+        return self.init(f"{node.name}:{field}", value, dtype)
 
     def output(self, name: str, shape: tuple[int | str, ...]) -> None:
-        self.outputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, list(shape)))
-
-    def call(self, fn: onnx.FunctionProto, node: ir.Op, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
-        self.functions.setdefault(fn.name, fn)
-        self.nodes.append(helper.make_node(fn.name, inputs, outputs, name=node.name, domain=DOMAIN,
-                                           doc_string=node.origin, **attrs))
+        self.outputs.append(self.value(name, shape))
 
     def standard(self, op: str, node: ir.Op, inputs: list[str], **attrs: Any) -> None:
         self.nodes.append(helper.make_node(op, inputs, [node.name], name=node.name, doc_string=node.origin, **attrs))
@@ -88,33 +74,22 @@ class _FixedExporter:
             if emit is None:
                 raise refuse(node, f"`{node.kind}` has no ONNX form in Loihi fixed-point arithmetic")
             emit(node, [e.src for e in node.inputs])
-        declared = {o.name for o in self.outputs}
-        for name in self.graph.outputs:
-            if name not in declared:
-                self.output(name, ("batch", *self.shapes[name]))
-        meta = {"arithmetic": ARITHMETIC, "outputs": list(self.graph.outputs), "timesteps": self.graph.timesteps,
-                "metadata": jsonable(self.graph.metadata)}
-        graph = helper.make_graph(self.nodes, "snncompile_loihi_step", self.inputs, self.outputs, self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
-                                  functions=[self.functions[k] for k in sorted(self.functions)],
-                                  producer_name="snncompile")
-        model.ir_version = IR_VERSION
-        helper.set_model_props(model, {"snncompile": json.dumps(meta, sort_keys=True)})
-        return model
+        return self.build("snncompile_loihi_step", {"arithmetic": ARITHMETIC, "outputs": list(self.graph.outputs),
+                                                    "timesteps": self.graph.timesteps,
+                                                    "metadata": jsonable(self.graph.metadata)})
 
     def input(self, node: ir.Input, srcs: list[str]) -> None:
-        self.inputs.append(helper.make_tensor_value_info(INPUT_PREFIX + node.name, TensorProto.DOUBLE,
-                                                         ["batch", *node.shape]))
+        self.inputs.append(self.value(INPUT_PREFIX + node.name, ("batch", *node.shape)))
         self.standard("Identity", node, [INPUT_PREFIX + node.name])
 
     def encode(self, node: Encode, srcs: list[str]) -> None:
-        args = [self.init(node, k, getattr(node, k)) for k in ("scale", "low", "high")]
+        args = [self.param(node, k, getattr(node, k)) for k in ("scale", "low", "high")]
         self.call(encode_function(), node, srcs + args, [node.name])
 
     def dense(self, node: ir.Dense, srcs: list[str]) -> None:
         if node.bias is not None:
             raise refuse(node, "a fixed-point dense synapse carries no bias (the neuron does)")
-        self.standard("Gemm", node, [*srcs, self.init(node, "weight", node.weight)], transB=1)
+        self.standard("Gemm", node, [*srcs, self.param(node, "weight", node.weight)], transB=1)
 
     def flatten(self, node: ir.Flatten, srcs: list[str]) -> None:
         self.standard("Flatten", node, srcs, axis=1)
@@ -125,7 +100,7 @@ class _FixedExporter:
         co, cg, kh, kw = node.weight.shape
         fn = conv_function((cg * node.groups, co), self.shapes[node.name], (kh, kw), node.stride, node.padding,
                            node.dilation, node.groups, bias=False, wrap24=True)
-        self.call(fn, node, [*srcs, self.init(node, "W", conv_matrices(node.weight, node.groups))], [node.name],
+        self.call(fn, node, [*srcs, self.param(node, "W", conv_matrices(node.weight, node.groups))], [node.name],
                   kernel_shape=[kh, kw], strides=list(node.stride), pads=list(node.padding),
                   dilations=list(node.dilation), group=node.groups)
 
@@ -135,7 +110,7 @@ class _FixedExporter:
                   strides=list(node.stride), pads=list(node.padding))
 
     def skip(self, node: SkipDense, srcs: list[str]) -> None:
-        args = [self.init(node, "weight", node.weight), self.init(node, "shape", [-1, *node.shape], np.int64)]
+        args = [self.param(node, "weight", node.weight), self.param(node, "shape", [-1, *node.shape], np.int64)]
         self.call(skip_function(), node, srcs + args, [node.name])
 
     def lif(self, node: LoihiLIF, srcs: list[str]) -> None:
@@ -144,17 +119,17 @@ class _FixedExporter:
                          "graph (state zero at step 0 only)", hint="export compact(graph) (export_fixed_step does)")
         n, shape = node.name, self.shapes[node.name]
         bias = np.zeros(shape) if node.bias is None else node.bias
-        args = [STATE_IN + n, self.init(node, "bias", bias), self.init(node, "scale", node.scale)]
+        args = [STATE_IN + n, self.param(node, "bias", bias), self.param(node, "scale", node.scale)]
         self.call(lif_function(len(srcs)), node, srcs + args, [n, STATE_OUT + n], threshold=int(node.threshold),
                   i_decay=int(node.i_decay), v_decay=int(node.v_decay), has_bias=int(node.bias is not None))
-        self.inputs.append(helper.make_tensor_value_info(STATE_IN + n, TensorProto.DOUBLE, [2, "batch", *shape]))
+        self.inputs.append(self.value(STATE_IN + n, (2, "batch", *shape)))
         self.output(n, ("batch", *shape))
         self.output(STATE_OUT + n, (2, "batch", *shape))
 
     def readout(self, node: ir.Readout, srcs: list[str]) -> None:
         classes = node.weight.shape[0]
         bias = np.zeros(classes) if node.bias is None else node.bias
-        args = [self.init(node, "weight", node.weight), self.init(node, "bias", bias)]
+        args = [self.param(node, "weight", node.weight), self.param(node, "bias", bias)]
         attrs: dict[str, int] = {"has_bias": int(node.bias is not None)}
         if isinstance(node, WindowReadout):
             attrs |= {"start": int(node.start), "length": int(node.length)}
