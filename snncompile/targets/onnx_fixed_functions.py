@@ -6,8 +6,8 @@ import onnx
 from onnx import AttributeProto, TensorProto, helper
 
 from snncompile.targets.loihi.caps import DECAY_UNITY, SHIFT, STATE_LIMIT
-from snncompile.targets.onnx_export import DOMAIN, OPSET
-from snncompile.targets.onnx_functions import function_from_name
+from snncompile.targets.onnx_functions import fan_in as sum_fan_in
+from snncompile.targets.onnx_functions import function_from_name, make_function
 
 LIF_PREFIX = "LoihiLIF_in"
 READOUT_WINDOW = "ReadoutWindow_in"
@@ -30,21 +30,6 @@ def _attr_double(nodes: Nodes, attr: str) -> str:
     node.attribute.append(helper.make_attribute_ref("value_int", AttributeProto.INT, ref_attr_name=attr))
     nodes += [node, helper.make_node("Cast", [f"{attr}_i"], [attr], to=TensorProto.DOUBLE)]
     return attr
-
-
-def _fan_in(nodes: Nodes, n: int) -> str:
-    """x = ((x0 + x1) + x2) ... left to right (the simulator's order); returns its name."""
-    total = "x0"
-    for i in range(1, n):
-        nodes.append(helper.make_node("Add", [total, f"x{i}"], [f"xs{i}"]))
-        total = f"xs{i}"
-    return total
-
-
-def _function(name: str, inputs: list[str], outputs: list[str], nodes: Nodes,
-              attributes: tuple[str, ...] = ()) -> onnx.FunctionProto:
-    return helper.make_function(DOMAIN, name, inputs, outputs, nodes, [helper.make_opsetid("", OPSET)],
-                                attributes=list(attributes))
 
 
 def _trunc_decay(nodes: Nodes, x: str, keep: str, tag: str) -> str:
@@ -76,7 +61,7 @@ def lif_function(fan_in: int) -> onnx.FunctionProto:
         s  = [v > threshold·2^6];  v := 0 where s                                   (u is not reset)
     """
     nodes: Nodes = []
-    a = _fan_in(nodes, fan_in)
+    a = sum_fan_in(nodes, fan_in)
     for name, value in (("c4096", DECAY_UNITY), ("c64", 2**SHIFT), ("half", STATE_LIMIT), ("full", 2 * STATE_LIMIT),
                         ("neg_half", -STATE_LIMIT), ("lim", STATE_LIMIT - 1), ("neg_lim", -(STATE_LIMIT - 1)),
                         ("b_off", 2**15), ("b_mod", 2**16), ("zero", 0.0)):
@@ -115,7 +100,7 @@ def lif_function(fan_in: int) -> onnx.FunctionProto:
               helper.make_node("Unsqueeze", ["v_next", "ax0"], ["v_e"]),
               helper.make_node("Concat", ["u_e", "v_e"], ["state_next"], axis=0)]
     inputs = [f"x{i}" for i in range(fan_in)] + ["state", "bias", "scale"]
-    return _function(f"{LIF_PREFIX}{fan_in}", inputs, ["s", "state_next"], nodes,
+    return make_function(f"{LIF_PREFIX}{fan_in}", inputs, ["s", "state_next"], nodes,
                      ("threshold", "i_decay", "v_decay", "has_bias"))
 
 
@@ -127,7 +112,7 @@ def encode_function() -> onnx.FunctionProto:
               helper.make_node("Add", ["xs", "c_half"], ["xr"]),
               helper.make_node("Floor", ["xr"], ["xf"]),
               helper.make_node("Clip", ["xf", "low", "high"], ["y"])]
-    return _function(ENCODE, ["x", "scale", "low", "high"], ["y"], nodes)
+    return make_function(ENCODE, ["x", "scale", "low", "high"], ["y"], nodes)
 
 
 def skip_function() -> onnx.FunctionProto:
@@ -135,7 +120,7 @@ def skip_function() -> onnx.FunctionProto:
     nodes: Nodes = [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
                     helper.make_node("Gemm", ["flat", "weight"], ["mm"], transB=1),
                     helper.make_node("Reshape", ["mm", "shape"], ["y"])]
-    return _function(SKIP, ["x", "weight", "shape"], ["y"], nodes)
+    return make_function(SKIP, ["x", "weight", "shape"], ["y"], nodes)
 
 
 def readout_function(prefix: str, fan_in: int) -> onnx.FunctionProto:
@@ -143,10 +128,11 @@ def readout_function(prefix: str, fan_in: int) -> onnx.FunctionProto:
     the driver averages y over the T steps it runs. Attributes has_bias (and start, length for the window
     readout) are read back only."""
     nodes: Nodes = []
-    x = _fan_in(nodes, fan_in)
+    x = sum_fan_in(nodes, fan_in)
     nodes.append(helper.make_node("Gemm", [x, "weight", "bias"], ["y"], transB=1))
     attrs = ("has_bias", "start", "length") if prefix == READOUT_WINDOW else ("has_bias",)
-    return _function(f"{prefix}{fan_in}", [f"x{i}" for i in range(fan_in)] + ["weight", "bias"], ["y"], nodes, attrs)
+    inputs = [f"x{i}" for i in range(fan_in)] + ["weight", "bias"]
+    return make_function(f"{prefix}{fan_in}", inputs, ["y"], nodes, attrs)
 
 
 def canonical_function(name: str) -> onnx.FunctionProto | None:

@@ -20,7 +20,7 @@ def _const(nodes: list[onnx.NodeProto], name: str, value: list[int] | int) -> st
     return name
 
 
-def _function(name: str, inputs: list[str], outputs: list[str], nodes: list[onnx.NodeProto],
+def make_function(name: str, inputs: list[str], outputs: list[str], nodes: list[onnx.NodeProto],
               attributes: tuple[str, ...] = ()) -> onnx.FunctionProto:
     return helper.make_function(DOMAIN, name, inputs, outputs, nodes, [helper.make_opsetid("", OPSET)],
                                 attributes=list(attributes))
@@ -77,7 +77,7 @@ def lif_function(n_in: int, comparison: str, reset: str, gain: bool) -> onnx.Fun
     _reset(nodes, reset, "h", "sk", "v_next")
     nodes.append(helper.make_node("ReduceSum", ["sk", _const(nodes, "axes", [0])], ["s"], keepdims=0))
     inputs = [f"x{i}" for i in range(n_in)] + ["v", "decay", "theta"] + (["gain"] if gain else [])
-    return _function(lif_function_name(n_in, comparison, reset, gain), inputs, ["s", "v_next"], nodes)
+    return make_function(lif_function_name(n_in, comparison, reset, gain), inputs, ["s", "v_next"], nodes)
 
 
 def lif_ext_function_name(n_in: int, comparison: str, reset: str, timing: str, syn: bool, gain: bool) -> str:
@@ -127,7 +127,7 @@ def lif_ext_function(n_in: int, comparison: str, reset: str, timing: str, syn: b
     nodes.append(helper.make_node("Concat", [p + "_u" for p in parts], ["state_next"], axis=0))
     inputs = [f"x{k}" for k in range(n_in)] + ["state", "decay", "theta"] + (["syn_decay"] if syn else []) \
         + (["gain"] if gain else [])
-    return _function(lif_ext_function_name(n_in, comparison, reset, timing, syn, gain), inputs,
+    return make_function(lif_ext_function_name(n_in, comparison, reset, timing, syn, gain), inputs,
                      ["s", "state_next"], nodes)
 
 
@@ -139,7 +139,7 @@ def linear_function(name: str, n_in: int, extra: tuple[str, ...] = ()) -> onnx.F
     nodes += [helper.make_node("Flatten", [x], ["flat"], axis=1), helper.make_node("MatMul", ["flat", "M"], ["mm"]),
               helper.make_node("Add", ["mm", "b"], ["yb"]), helper.make_node("Reshape", ["yb", "shape"], ["y"])]
     inputs = [f"x{i}" for i in range(n_in)] + ["M", "b", "shape", *extra]
-    return _function(name, inputs, ["y"], nodes)
+    return make_function(name, inputs, ["y"], nodes)
 
 
 def _windows(nodes: list[onnx.NodeProto], x: str, axes: Pair, kernel: Pair, stride: Pair, dilation: Pair,
@@ -206,7 +206,7 @@ def conv_function(channels: Pair, out: tuple[int, int, int], kernel: Pair, strid
     name = (f"Conv2d_c{ci}to{co}_o{ho}x{wo}_k{kernel[0]}x{kernel[1]}_s{stride[0]}x{stride[1]}_p{padding[0]}x"
             f"{padding[1]}_d{dilation[0]}x{dilation[1]}_g{groups}" + ("_bias" if bias else "")
             + ("_wrap24" if wrap24 else ""))
-    return _function(name, ["x0", "W"] + (["b"] if bias else []), ["y"], nodes,
+    return make_function(name, ["x0", "W"] + (["b"] if bias else []), ["y"], nodes,
                      ("kernel_shape", "strides", "pads", "dilations", "group"))
 
 
@@ -254,7 +254,7 @@ def pool_function(mode: str, out: Pair, kernel: Pair, stride: Pair, padding: Pai
                   helper.make_node("Div", ["total", "count"], ["y"])]
     name = (f"Pool2d_{mode}_o{out[0]}x{out[1]}_k{kernel[0]}x{kernel[1]}_s{stride[0]}x{stride[1]}"
             f"_p{padding[0]}x{padding[1]}")
-    return _function(name, ["x0"], ["y"], nodes, ("mode", "kernel_shape", "strides", "pads"))
+    return make_function(name, ["x0"], ["y"], nodes, ("mode", "kernel_shape", "strides", "pads"))
 
 
 def delay_line_function() -> onnx.FunctionProto:
@@ -267,4 +267,4 @@ def delay_line_function() -> onnx.FunctionProto:
               helper.make_node("Concat", ["xu", "buf"], ["cat"], axis=0),
               helper.make_node("Shape", ["buf"], ["depth"], start=0, end=1),
               helper.make_node("Slice", ["cat", _const(nodes, "zero", [0]), "depth", axes], ["buf_next"])]
-    return _function("DelayLine", ["x", "buf"], ["buf_next"], nodes)
+    return make_function("DelayLine", ["x", "buf"], ["buf_next"], nodes)
