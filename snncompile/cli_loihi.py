@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from snncompile.targets.loihi.caps import LOIHI_ARITHMETIC_TARGETS
+
 
 def loihi_cli_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--loihi-input-encoding, --loihi-input-bits, --loihi-input-scale, --loihi-input-max, --loihi-overflow,
@@ -35,7 +37,7 @@ def loihi_cli_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-LOIHI_TARGETS = ("loihi", "onnx-loihi")
+LOIHI_TARGETS = LOIHI_ARITHMETIC_TARGETS
 """Targets whose pipeline runs the Loihi quantizer (and so reads these options); also nir with --nir-quantize."""
 
 

@@ -13,6 +13,7 @@ from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense
 from snncompile.ir.stats import synapse_count
+from snncompile.targets.loihi.caps import LOIHI_ARITHMETIC_TARGETS
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, LIFExt, LoihiLIF)
 SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, SkipDense)
@@ -110,7 +111,7 @@ LOIHI_WEIGHT_BITS = 8
 
 def _weight_bits(target: str) -> int:
     # other targets keep their float64 arrays
-    return LOIHI_WEIGHT_BITS if target in ("loihi", "onnx-loihi") else 64
+    return LOIHI_WEIGHT_BITS if target in LOIHI_ARITHMETIC_TARGETS else 64
 
 
 def _layer_rows(graph: ir.Graph, target: str, limits: CoreLimits) -> list[dict[str, Any]]:

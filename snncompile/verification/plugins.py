@@ -14,6 +14,7 @@ from snncompile.api import CompileResult
 from snncompile.api import compile as compile_model
 from snncompile.passes import Pass
 from snncompile.passes.pipelines import float_passes
+from snncompile.targets.loihi.caps import LOIHI_ARITHMETIC_TARGETS
 from snncompile.verification.data import VerifyData
 from snncompile.verification.stages import GraphStage, Layer, Stage, TorchStage
 
@@ -39,7 +40,7 @@ class Compiled:
 def _options(target: str, data: VerifyData) -> AbstractContextManager[Any]:
     """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it, unless
     the caller already gave calibration data)."""
-    if target in ("loihi", "onnx-loihi") and data.calibration is not None:
+    if target in LOIHI_ARITHMETIC_TARGETS and data.calibration is not None:
         from snncompile.targets import TARGETS
         from snncompile.targets.loihi import loihi_options
 
@@ -97,7 +98,7 @@ def loihi_stages(compiled: Compiled, layers: list[Layer], scheduled: bool) -> li
 def build_stages(compiled: Compiled, layers: list[Layer], *, scheduled: bool = False) -> list[Stage]:
     """The stages for the compile's target, in pipeline order (the last one is `compiled`)."""
     target = compiled.result.target
-    stages = loihi_stages(compiled, layers, scheduled) if target in ("loihi", "onnx-loihi") \
+    stages = loihi_stages(compiled, layers, scheduled) if target in LOIHI_ARITHMETIC_TARGETS \
         else float_stages(compiled, layers)
     if target in ("onnx", "onnx-loihi"):
         from snncompile.verification.onnx_stage import onnx_stage

@@ -74,3 +74,7 @@ class LoihiOptions:
 
 LOIHI_APPROXIMATIONS = ("non-strict",)
 """What LoihiOptions.allow may contain."""
+
+
+LOIHI_ARITHMETIC_TARGETS = ("loihi", "onnx-loihi")
+"""Targets whose pipeline ends in loihi-quantize (their graphs are in Loihi's integer arithmetic)."""
