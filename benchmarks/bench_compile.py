@@ -10,19 +10,19 @@ import torch
 
 import snncompile
 from benchmarks.common import depth, emit, resnet, table
-from snncompile.targets.loihi import loihi_options
 from snncompile.verification.data import encode
 
 BLOCKS = (3, 9, 17)
 """Blocks per stage of ResNet-20, -56 and -104 (6n + 2 layers)."""
 
 
-def timed_compile(model: torch.nn.Module, target: str, repeat: int) -> tuple[float, dict[str, float], object]:
+def timed_compile(model: torch.nn.Module, target: str, repeat: int,
+                  options: dict[str, object] | None = None) -> tuple[float, dict[str, float], object]:
     """Median wall time of `repeat` compiles, and the slowest passes of the last one."""
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
-        result = snncompile.compile(model, target)
+        result = snncompile.compile(model, target, options=options)
         times.append(time.perf_counter() - start)
     passes = {r.name: r.seconds for r in result.records}  # type: ignore[union-attr]
     return float(np.median(times)), passes, result
@@ -35,8 +35,7 @@ def row(n: int, repeat: int, calibration: int) -> list[object]:
     trace_s = time.perf_counter() - start
     sim_s, _, _ = timed_compile(model, "sim", repeat)
     cal = encode(np.random.default_rng(0).random((calibration, 1, 8, 8)), 4) if calibration else None
-    with loihi_options(calibration=cal):
-        loihi_s, passes, result = timed_compile(model, "loihi", repeat)
+    loihi_s, passes, result = timed_compile(model, "loihi", repeat, {"calibration": cal})
     slowest = max(passes, key=passes.get)  # type: ignore[arg-type]
     meta = result.graph.metadata["loihi"]  # type: ignore[union-attr]
     neurons = result.report["resources"]["totals"]["neurons"]  # type: ignore[union-attr]

@@ -48,7 +48,7 @@ def networks() -> dict[str, ir.Graph]:
 
 
 def compile_fixed(graph: ir.Graph) -> ir.Graph:
-    return LOIHI.configured(input_encoding="binary").pipeline().run(graph, PassContext())[0]
+    return LOIHI.with_options(input_encoding="binary").pipeline().run(graph, PassContext())[0]
 
 
 def spikes_in(graph: ir.Graph, batch: int, seed: int = 0) -> np.ndarray:

@@ -14,11 +14,11 @@ import snncompile
 from benchmarks.bench_throughput import best_of
 from benchmarks.common import EXAMPLES, emit, table
 from snncompile.datasets import digits_split
-from snncompile.onnx_driver import run_onnx
 from snncompile.sim import simulate
-from snncompile.targets.loihi import loihi_options, simulate_loihi
-from snncompile.targets.onnx_export import export_step
-from snncompile.targets.onnx_fixed_export import export_fixed_step
+from snncompile.targets.loihi import simulate_loihi
+from snncompile.targets.onnx.driver import run_onnx
+from snncompile.targets.onnx.export import export_step
+from snncompile.targets.onnx.fixed_export import export_fixed_step
 from snncompile.verification.data import encode
 
 
@@ -26,8 +26,7 @@ def measure(name: str, samples: int, repeat: int) -> list[list[object]]:
     model = snncompile.load(EXAMPLES / f"{name}.pt")
     x = encode(digits_split()[2][:samples], model.timesteps)
     lowered = snncompile.compile(model, "sim").graph
-    with loihi_options(calibration=x):
-        fixed = snncompile.compile(model, "loihi").graph
+    fixed = snncompile.compile(model, "loihi", options={"calibration": x}).graph
     rows = []
     for kind, graph, export, reference, simulator in (
         ("float", lowered, export_step, "float sim (float64)", lambda: simulate(lowered, x, record="outputs")),
@@ -67,7 +66,8 @@ def main() -> None:
     rows = [row for name in args.nets for row in measure(name, args.samples, args.repeat)]
     header = ["network", "step model", "MiB", "export s", "onnxruntime samples/s", "reference",
               "reference samples/s", "onnxruntime / reference time", "identical outputs"]
-    note = ("onnxruntime runs the step model T times per batch (snncompile.onnx_driver.run_onnx, one thread); the "
+    note = ("onnxruntime runs the step model T times per batch (snncompile.targets.onnx.driver.run_onnx, one "
+            "thread); the "
             "reference is the simulator the model must reproduce, on the same batch. Integer models reproduce "
             "simulate_loihi(graph, x, pipelined=False) (no pipeline latency). Best of the repeats. "
             f"Load average at the end: {os.getloadavg()[0]:.1f}.")

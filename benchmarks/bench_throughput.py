@@ -20,7 +20,7 @@ import snncompile.nn as snn
 from benchmarks.common import EXAMPLES, emit, table
 from snncompile.datasets import digits_split
 from snncompile.sim import simulate
-from snncompile.targets.loihi import loihi_options, simulate_loihi
+from snncompile.targets.loihi import simulate_loihi
 from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.verification.data import encode
 from snncompile.verification.lava import RUNTIME, lava_python
@@ -76,8 +76,7 @@ def lava_seconds(graph: snncompile.ir.Graph, x: np.ndarray) -> tuple[float, floa
 
 def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: int) -> list[list[object]]:
     x = inputs(name, model, batch)
-    with loihi_options(calibration=x):
-        fixed = snncompile.compile(model, "loihi").graph
+    fixed = snncompile.compile(model, "loihi", options={"calibration": x}).graph
     lowered = snncompile.compile(model, "sim").graph
     latency = int(fixed.metadata["loihi"]["latency"])
     t = model.timesteps

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,15 +11,15 @@ from typing import Any
 from torch import nn
 
 from snncompile import __version__, ir
-from snncompile.errors import CompileError, Diagnostic, error
+from snncompile.errors import CompileError, Diagnostic
 from snncompile.frontend import trace
-from snncompile.frontend.load import is_onnx_path, load_model, load_onnx
-from snncompile.frontend.nir_reader import is_nir_path, load_nir
+from snncompile.frontend.nir.reader import is_nir_path, load_nir
+from snncompile.frontend.pytorch.load import is_onnx_path, load_model, load_onnx
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.resources import resource_report
-from snncompile.targets import TARGETS, Target
+from snncompile.targets import Target, resolve_target
 
 
 @dataclass
@@ -32,30 +32,33 @@ class CompileResult:
     target: str
     records: list[PassRecord]
     diagnostics: list[Diagnostic]
+    target_value: Target[Any] | None = None
+    """The target with the options it compiled with."""
     files: list[Path] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
 
 
 def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, factory: str | None = None) -> nn.Module:
-    """Load a checkpoint safely (see snncompile.frontend.load.load_model)."""
+    """Load a checkpoint safely (see snncompile.frontend.pytorch.load.load_model)."""
     return load_model(path, trust_pickle=trust_pickle, factory=factory)
 
 
-def get_target(name: str) -> Target:
-    if name not in TARGETS:
-        raise error("SNC400", f"unknown target {name!r}", hint=f"available: {', '.join(sorted(TARGETS))}")
-    return TARGETS[name]
+def get_target(target: str | Target[Any], options: Mapping[str, Any] | Any | None = None) -> Target[Any]:
+    """The target value for a name or a value, with `options` applied (see targets.registry.resolve_target)."""
+    return resolve_target(target, options)
 
 
-def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
-            output: str | os.PathLike[str] | None = None, *, input_shape: Sequence[int] | None = None,
+def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] = "sim",
+            output: str | os.PathLike[str] | None = None, *, options: Mapping[str, Any] | Any | None = None,
+            input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
             nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
-    """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target`; write the artifact to `output` if
-    given. nir_dt / nir_convention / nir_reset: the .nir source's time step, writer and actual reset
-    (see frontend.nir_reader.NirReadOptions)."""
-    tgt = get_target(target)
+    """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
+    as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
+    dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
+    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions)."""
+    tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
         check_output_dir(out)
@@ -76,7 +79,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str = "sim",
     problems = [d for rule in tgt.rules() for d in rule(graph)]
     if problems:
         raise CompileError(problems)
-    result = CompileResult(model, traced, graph, target, records, list(ctx.diagnostics))
+    result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
     if out is not None:
         result.files = write_artifact(out, lambda d: tgt.emit(graph, d, result.report), result.report)
@@ -98,5 +101,5 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
              "synapses": s.synapses, "parameters": s.parameters}
             for s in node_stats(result.graph)
         ],
-        "resources": resource_report(result.graph, result.target),
+        "resources": resource_report(result.graph, result.target_value or result.target),
     }

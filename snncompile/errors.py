@@ -28,6 +28,7 @@ CODES: dict[str, str] = {
     "SNC400": "unknown target",
     "SNC401": "unknown pass",
     "SNC402": "output path not usable",
+    "SNC404": "unknown or invalid target option",
     "SNC500": "normalization cannot be folded exactly",
     "SNC501": "norm with an offset before a zero-padded conv is not exactly foldable",
     "SNC502": "MPBN soft reset cannot be folded into a subtract-threshold LIF",

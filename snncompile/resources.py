@@ -11,9 +11,9 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense
 from snncompile.ir.stats import synapse_count
-from snncompile.targets.loihi.caps import LOIHI_ARITHMETIC_TARGETS
+from snncompile.targets.base import Target
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, LIFExt, LoihiLIF)
 SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, SkipDense)
@@ -109,12 +109,14 @@ LOIHI_WEIGHT_BITS = 8
 """Loihi weights are 8-bit mantissas (even integers in [-256, 254]); cores are estimated for them on any target."""
 
 
-def _weight_bits(target: str) -> int:
-    # other targets keep their float64 arrays
-    return LOIHI_WEIGHT_BITS if target in LOIHI_ARITHMETIC_TARGETS else 64
+def _weight_bits(target: Target[Any] | str) -> int:
+    """Synapse memory per weight, from the target's capabilities (float targets keep float64 arrays)."""
+    from snncompile.targets.registry import resolve_target
+
+    return resolve_target(target).capabilities.weight_bits
 
 
-def _layer_rows(graph: ir.Graph, target: str, limits: CoreLimits) -> list[dict[str, Any]]:
+def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> list[dict[str, Any]]:
     pops = graph.of_kind(*POPULATIONS)
     by_name = {p.name: p for p in pops}
     bits = _weight_bits(target)
@@ -155,7 +157,7 @@ def synaptic_ops(graph: ir.Graph, rates: Mapping[str, float] | None, timesteps: 
     return total, sorted(set(assumed))
 
 
-def resource_report(graph: ir.Graph, target: str, *, rates: Mapping[str, float] | None = None,
+def resource_report(graph: ir.Graph, target: Target[Any] | str, *, rates: Mapping[str, float] | None = None,
                     timesteps: int | None = None, limits: CoreLimits = LOIHI2_LIMITS,
                     energy: EnergyModel = LOIHI1_ENERGY) -> dict[str, Any]:
     """Per layer: neurons, synapses (connections), weight memory and estimated cores; in total: cores, SynOps

@@ -1,6 +1,6 @@
 """The snncompile intermediate representation: frozen ops, graphs, verification, printing, serialization."""
 
-from snncompile.ir import ops_ext, ops_fixed  # noqa: F401  (register library-neuron and fixed-point op kinds)
+from snncompile.ir import ops_ext
 from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError
 from snncompile.ir.graph import Graph
 from snncompile.ir.ops_neuron import LIF, MPBNLIF, Readout

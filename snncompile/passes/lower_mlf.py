@@ -28,7 +28,7 @@ from snncompile.passes.lower_common import BINARY_NEURONS, NameSource
 
 
 def level_name(name: str, k: int) -> str:
-    """Name of level k of the lowered MLF population `name` (snncompile.testing matches on it)."""
+    """Name of level k of the lowered MLF population `name` (snncompile.verification.compare matches on it)."""
     return f"{name}.level{k}"
 
 

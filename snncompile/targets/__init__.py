@@ -1,6 +1,7 @@
-"""Compilation targets; importing this package registers the built-in ones."""
+"""Compilation targets: values with typed options (base), looked up by name in the registry."""
 
-from snncompile.targets import loihi, nir_target, onnx_fixed_target, onnx_target, sim  # noqa: F401  (registers)
-from snncompile.targets.base import TARGETS, Capabilities, Target, register_target
+from snncompile.targets.base import Capabilities, NoOptions, Target
+from snncompile.targets.registry import TARGETS, register_target, resolve_target, target_class, target_names
 
-__all__ = ["TARGETS", "Capabilities", "Target", "register_target"]
+__all__ = ["TARGETS", "Capabilities", "NoOptions", "Target", "register_target", "resolve_target", "target_class",
+           "target_names"]

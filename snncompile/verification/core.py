@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from snncompile import ir
 from snncompile.api import load
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
+from snncompile.targets import Target
 from snncompile.verification.data import VerifyData, load_data
 from snncompile.verification.plugins import Compiled, build_stages, compile_for_verify
 from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
@@ -112,7 +113,7 @@ def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
 
     python = lava_python()
     graph = report.compiled.result.graph
-    if lava is False or report.target != "loihi":
+    if lava is False or report.compiled.capabilities.runtime != "lava":
         return
     if python is None:
         if lava:
@@ -133,12 +134,14 @@ def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
         report.problems += [dataclasses.replace(d, severity="warning") for d in exc.diagnostics]
 
 
-def verify(model: nn.Module | str | os.PathLike[str], target: str = "loihi", data: str | os.PathLike[str] | None =
-           "digits", *, samples: int | None = None, batch: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
+def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] = "loihi",
+           data: str | os.PathLike[str] | None = "digits", *, samples: int | None = None,
+           batch: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
            scheduled: bool = False, lava: bool | None = None, lava_samples: int = LAVA_SAMPLES,
            json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
-           trust_pickle: bool = False, factory: str | None = None) -> VerifyReport:
+           trust_pickle: bool = False, factory: str | None = None,
+           options: Mapping[str, Any] | Any | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
@@ -146,13 +149,14 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str = "loihi", dat
     start = time.perf_counter()
     module, shape, steps = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
     vdata = load_data(data, shape, steps).head(samples)
-    compiled = compile_for_verify(module, target, vdata, input_shape=input_shape, timesteps=timesteps)
+    compiled = compile_for_verify(module, target, vdata, options=options, input_shape=input_shape,
+                                  timesteps=timesteps)
     compile_s = time.perf_counter() - start
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
     stats = run_stages(stages, layers, vdata, batch, progress)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-    report = VerifyReport(source, target, vdata, compiled, stats, tolerance)
+    report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
     _lava(report, lava, lava_samples)
     _quantization(report)
     report.resources = measured_resources(report)
@@ -181,7 +185,8 @@ def measured_resources(report: VerifyReport) -> dict[str, Any]:
     rates = {name: total / max(count, 1) for name, (total, count) in seen.items()}
     for inp in graph.of_kind(ir.Input):  # graded input: a payload event per nonzero value and step
         rates[inp.name] = float(np.count_nonzero(report.data.frames)) / max(report.data.frames.size, 1)
-    return resource_report(graph, report.target, rates=rates, timesteps=int(report.data.frames.shape[0]))
+    target = report.compiled.result.target_value or report.target
+    return resource_report(graph, target, rates=rates, timesteps=int(report.data.frames.shape[0]))
 
 
 def _write(report: VerifyReport, json_path: str | os.PathLike[str] | None,

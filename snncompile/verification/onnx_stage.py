@@ -13,7 +13,7 @@ from snncompile.verification.stages import POPULATIONS, Layer, Stage, StageOutpu
 
 
 class OnnxStage(Stage):
-    """Exports the compiled graph with `export` and runs it with snncompile.onnx_driver.run_onnx; the
+    """Exports the compiled graph with `export` and runs it with snncompile.targets.onnx.driver.run_onnx; the
     populations' spikes come back per layer in zero-latency time (the step model has no pipeline)."""
 
     def __init__(self, graph: ir.Graph, layers: list[Layer], export: Callable[[ir.Graph], onnx.ModelProto],
@@ -23,7 +23,7 @@ class OnnxStage(Stage):
         self._model: onnx.ModelProto | None = None
 
     def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
-        from snncompile.onnx_driver import run_onnx
+        from snncompile.targets.onnx.driver import run_onnx
 
         if self._model is None:
             self._model = self.export(self.graph)
@@ -37,13 +37,14 @@ class OnnxStage(Stage):
                            {}, counts)
 
 
-def onnx_stage(graph: ir.Graph, layers: list[Layer], target: str) -> OnnxStage:
-    """The onnxruntime stage of target `onnx` (float step model) or `onnx-loihi` (integer step model)."""
-    if target == "onnx-loihi":
-        from snncompile.targets.onnx_fixed_export import export_fixed_step
+def onnx_stage(graph: ir.Graph, layers: list[Layer], arithmetic: str) -> OnnxStage:
+    """The onnxruntime stage of an ONNX target: the float step model, or the integer one for a graph in
+    Loihi's arithmetic."""
+    if arithmetic == "loihi-fixed":
+        from snncompile.targets.onnx.fixed_export import export_fixed_step
 
         return OnnxStage(graph, layers, export_fixed_step, "integer ONNX step model in onnxruntime (Lava fixed_pt "
                          "arithmetic in float64)")
-    from snncompile.targets.onnx_export import export_step
+    from snncompile.targets.onnx.export import export_step
 
     return OnnxStage(graph, layers, export_step, "float64 ONNX step model in onnxruntime")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +13,7 @@ from snncompile.api import CompileResult
 from snncompile.api import compile as compile_model
 from snncompile.passes import Pass
 from snncompile.passes.pipelines import float_passes
-from snncompile.targets.loihi.caps import LOIHI_ARITHMETIC_TARGETS
+from snncompile.targets import Capabilities, Target, resolve_target
 from snncompile.verification.data import VerifyData
 from snncompile.verification.stages import GraphStage, Layer, Stage, TorchStage
 
@@ -33,27 +32,20 @@ class Compiled:
         last = [r.name for r in self.result.records if r.name in names]
         return self.after[last[-1]] if last else self.result.traced
 
+    @property
+    def capabilities(self) -> Capabilities:
+        value = self.result.target_value
+        return (value if value is not None else resolve_target(self.result.target)).capabilities
+
     def graph_after(self, name: str) -> ir.Graph | None:
         return self.after.get(name)
 
 
-def _options(target: str, data: VerifyData) -> AbstractContextManager[Any]:
-    """The target configured for this data (Loihi calibrates its input encoding and overflow caps on it, unless
-    the caller already gave calibration data)."""
-    if target in LOIHI_ARITHMETIC_TARGETS and data.calibration is not None:
-        from snncompile.targets import TARGETS
-        from snncompile.targets.loihi import loihi_options
-
-        settings = getattr(TARGETS["loihi"], "settings", None)
-        if settings is not None and settings.calibration is not None:
-            return nullcontext()  # the caller's calibration (--loihi-calibration) wins over the data's
-        return loihi_options(calibration=data.calibration)
-    return nullcontext()
-
-
-def compile_for_verify(model: nn.Module, target: str, data: VerifyData,
-                       after_pass: Callable[[Pass, ir.Graph], None] | None = None, **kwargs: Any) -> Compiled:
-    """Compile `model` for `target`, keeping the graph after every pass."""
+def compile_for_verify(model: nn.Module, target: str | Target[Any], data: VerifyData,
+                       after_pass: Callable[[Pass, ir.Graph], None] | None = None,
+                       options: Mapping[str, Any] | Any | None = None, **kwargs: Any) -> Compiled:
+    """Compile `model` for `target` (configured for this data: Loihi calibrates its input encoding and overflow
+    caps on it, unless the caller gave calibration data), keeping the graph after every pass."""
     after: dict[str, ir.Graph] = {}
 
     def keep(p: Pass, graph: ir.Graph) -> None:
@@ -61,8 +53,8 @@ def compile_for_verify(model: nn.Module, target: str, data: VerifyData,
         if after_pass is not None:
             after_pass(p, graph)
 
-    with _options(target, data):
-        result = compile_model(model, target, after_pass=keep, **kwargs)
+    tgt = resolve_target(target, options).for_verification(data.calibration)
+    result = compile_model(model, tgt, after_pass=keep, **kwargs)
     return Compiled(result, after)
 
 
@@ -97,11 +89,11 @@ def loihi_stages(compiled: Compiled, layers: list[Layer], scheduled: bool) -> li
 
 def build_stages(compiled: Compiled, layers: list[Layer], *, scheduled: bool = False) -> list[Stage]:
     """The stages for the compile's target, in pipeline order (the last one is `compiled`)."""
-    target = compiled.result.target
-    stages = loihi_stages(compiled, layers, scheduled) if target in LOIHI_ARITHMETIC_TARGETS \
+    caps = compiled.capabilities
+    stages = loihi_stages(compiled, layers, scheduled) if caps.arithmetic == "loihi-fixed" \
         else float_stages(compiled, layers)
-    if target in ("onnx", "onnx-loihi"):
+    if caps.runtime == "onnxruntime":
         from snncompile.verification.onnx_stage import onnx_stage
 
-        stages.append(onnx_stage(compiled.result.graph, layers, target))
+        stages.append(onnx_stage(compiled.result.graph, layers, caps.arithmetic))
     return stages

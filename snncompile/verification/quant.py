@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import Encode, LoihiLIF
+from snncompile.targets.loihi.ops import Encode, LoihiLIF
 from snncompile.verification.stages import Layer, graph_members
 
 

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from snncompile import ir
-from snncompile.check import model_outputs
 from snncompile.errors import InternalError
 from snncompile.passes.lower_mlf import level_name
 from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, _sum
 from snncompile.sim.interpreter import simulate
+from snncompile.verification.check import model_outputs
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class TorchStage(Stage):
 
 
 def _population_types() -> tuple[type[ir.Op], ...]:
-    from snncompile.ir.ops_fixed import LoihiLIF
+    from snncompile.targets.loihi.ops import LoihiLIF
 
     return (*ir.NEURON_OPS, LoihiLIF)
 
@@ -158,8 +158,8 @@ def _merge(events: dict[str, dict[str, int]], names: tuple[str, ...]) -> dict[st
 def counting_numerics(numerics: Mapping[type[ir.Op], OpImpl], events: dict[str, dict[str, int]]
                       ) -> dict[type[ir.Op], OpImpl]:
     """Loihi numerics whose integer LIF also counts current wraps and voltage saturations per population."""
-    from snncompile.ir.ops_fixed import LoihiLIF
     from snncompile.targets.loihi.numerics import lif_kernel
+    from snncompile.targets.loihi.ops import LoihiLIF
 
     def counted(op: LoihiLIF, xs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[type-arg]
         a = _sum(xs)

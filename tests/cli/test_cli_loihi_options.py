@@ -66,14 +66,13 @@ def test_allow_flag_reaches_the_quantizer_and_unknown_values_are_refused(tmp_pat
 
     import snncompile
     from snncompile.errors import CompileError
-    from snncompile.targets.loihi import loihi_options
 
     code, output, _ = _compile(tmp_path, "--loihi-allow", "non-strict")
     assert code == 0, output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["approximations"] == []  # s2nn_mlp has nothing to approximate
-    with loihi_options(allow=["rounding"]), pytest.raises(CompileError) as info:
-        snncompile.compile(MODEL, "loihi")
+    with pytest.raises(CompileError) as info:
+        snncompile.compile(MODEL, "loihi", options={"allow": ["rounding"]})
     assert info.value.codes == ["SNC619"]
     result = CliRunner().invoke(cli, ["compile", str(MODEL), "--target", "nir", "--loihi-allow", "non-strict"])
     assert result.exit_code == 2 and "--loihi-allow" in result.output

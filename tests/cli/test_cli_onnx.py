@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from snncompile.cli import cli
-from snncompile.frontend.onnx_reader import read_onnx
+from snncompile.frontend.onnx.reader import read_onnx
 
 
 class Step(nn.Module):

@@ -15,10 +15,11 @@ from torch import nn
 import snncompile
 from snncompile import ir
 from snncompile.errors import CompileError
-from snncompile.frontend.load import load_model
+from snncompile.frontend.pytorch.load import load_model
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.targets import TARGETS
-from snncompile.testing import simulate_with_margin
+from snncompile.targets.loihi.ops import LoihiLIF
+from snncompile.verification.compare import simulate_with_margin
 
 norse = pytest.importorskip("norse.torch", reason="norse is not installed")
 from norse.torch.functional.lif import LIFParameters  # noqa: E402
@@ -276,7 +277,7 @@ def test_current_based_lif_network_compiles_for_loihi() -> None:
     x = currents((20,), seed=10)
     assert_reproduces(model, x, (20,))
     result = snncompile.compile(model, "loihi", input_shape=(20,), timesteps=T)
-    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    pops = result.graph.of_kind(LoihiLIF)
     # norse's defaults: a_s = 1e-3 · 200 = 0.2 (syn_decay 0.8: iDecay 819.2), a_m = 0.1 (vDecay 409.6)
     assert {p.i_decay for p in pops} == {819} and {p.v_decay for p in pops} == {410}
     codes = [d.code for d in result.diagnostics]

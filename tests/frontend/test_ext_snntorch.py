@@ -20,14 +20,15 @@ from torch import nn
 import snncompile
 from snncompile import ir
 from snncompile.errors import CompileError
-from snncompile.frontend.load import load_model
+from snncompile.frontend.pytorch.load import load_model
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.sim import simulate
 from snncompile.sim.float_ops import MARGINS
 from snncompile.targets import TARGETS
+from snncompile.targets.loihi.ops import LoihiLIF
 
 snn = pytest.importorskip("snntorch", reason="snntorch is not installed")
-from snncompile.frontend.ext_snntorch import TimeLoop  # noqa: E402
+from snncompile.frontend.libraries.snntorch import TimeLoop  # noqa: E402
 
 T, B = 10, 3
 
@@ -232,7 +233,7 @@ def test_state_dict_with_factory_loads(tmp_path, monkeypatch) -> None:
     (tmp_path / "snt_factory_models.py").write_text(textwrap.dedent("""
         import snntorch as snn
         from torch import nn
-        from snncompile.frontend.ext_snntorch import TimeLoop
+        from snncompile.frontend.libraries.snntorch import TimeLoop
 
         def build():
             return TimeLoop(nn.Sequential(nn.Linear(16, 12), snn.Leaky(beta=0.8, init_hidden=True),
@@ -252,10 +253,10 @@ def test_state_dict_with_factory_loads(tmp_path, monkeypatch) -> None:
 
 
 def test_time_loop_is_on_the_safe_loading_allowlist() -> None:
-    from snncompile.frontend.load import safe_classes
+    from snncompile.frontend.pytorch.load import safe_classes
 
     names = safe_classes()
-    assert "snncompile.frontend.ext_snntorch.TimeLoop" in names and "snntorch._neurons.leaky.Leaky" in names
+    assert "snncompile.frontend.libraries.snntorch.TimeLoop" in names and "snntorch._neurons.leaky.Leaky" in names
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ def test_synaptic_with_immediate_zero_reset_compiles_for_loihi() -> None:
     x = currents((16,), seed=8)
     assert_reproduces(model, x, (16,))
     result = snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
-    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    pops = result.graph.of_kind(LoihiLIF)
     assert {(p.i_decay, p.v_decay) for p in pops} == {(2048, 1024)}  # α, β exact in 12 bits: no SNC620
     assert "SNC620" not in [d.code for d in result.diagnostics]
     fixed = simulate_loihi(result.graph, x, pipelined=False)

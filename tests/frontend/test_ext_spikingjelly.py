@@ -17,7 +17,8 @@ from snncompile import ir
 from snncompile.errors import CompileError
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.targets import TARGETS
-from snncompile.testing import simulate_with_margin
+from snncompile.targets.loihi.ops import LoihiLIF
+from snncompile.verification.compare import simulate_with_margin
 
 sj = pytest.importorskip("spikingjelly.activation_based", reason="spikingjelly is not installed")
 from spikingjelly.activation_based import functional, layer, neuron  # noqa: E402
@@ -426,7 +427,7 @@ def test_if_neurons_compile_for_loihi_with_the_exact_non_strict_encoding() -> No
     x = currents((16,), seed=4)
     assert_reproduces(model, x, (16,))
     result = snncompile.compile(model, "loihi", input_shape=(16,), timesteps=T)
-    pops = result.graph.of_kind(ir.ops_fixed.LoihiLIF)
+    pops = result.graph.of_kind(LoihiLIF)
     assert {p.v_decay for p in pops} == {0}
     ledger = result.graph.metadata["loihi"]["ledger"]
     assert all(p.threshold == ledger[p.name]["vth"] - 1 for p in pops)
@@ -442,14 +443,13 @@ def test_leaky_non_strict_compiles_for_loihi_only_when_allowed(tmp_path) -> None
     recorded in the manifest; the integer model stays close to the float one (measured below)."""
     import json
 
-    from snncompile.targets.loihi import loihi_options
     from snncompile.targets.loihi.numerics import simulate_loihi
 
     model = randomize(TdBNResNet(), seed=5, gain=2.0, calibrate=currents((2, 8, 8), seed=60))
     x = currents((2, 8, 8), seed=6)
     leaky = {p for p, m in model.named_modules() if isinstance(m, NEURONS) and not isinstance(m, neuron.IFNode)}
-    with loihi_options(allow=["non-strict"], calibration=x.numpy()):
-        result = snncompile.compile(model, "loihi", tmp_path / "out", input_shape=(2, 8, 8), timesteps=T)
+    result = snncompile.compile(model, "loihi", tmp_path / "out", input_shape=(2, 8, 8), timesteps=T,
+                                options={"allow": ["non-strict"], "calibration": x.numpy()})
     warned = {d.origin for d in result.diagnostics if d.code == "SNC611"}
     assert warned == leaky and all(d.severity == "warning" for d in result.diagnostics if d.code == "SNC611")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from snncompile.frontend.nir_reader import NirReadOptions, read_nir
-from snncompile.frontend.nir_reference import run_nir
+from snncompile.frontend.nir.reader import NirReadOptions, read_nir
+from snncompile.frontend.nir.reference import run_nir
 from snncompile.sim import simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

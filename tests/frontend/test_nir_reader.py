@@ -15,8 +15,8 @@ from snncompile import ir
 from snncompile.api import compile as compile_model
 from snncompile.cli import cli
 from snncompile.errors import CompileError
-from snncompile.frontend.nir_reader import NirReadOptions, read_nir
-from snncompile.frontend.nir_reference import run_nir
+from snncompile.frontend.nir.reader import NirReadOptions, read_nir
+from snncompile.frontend.nir.reference import run_nir
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.sim import simulate
 from snncompile.targets import TARGETS

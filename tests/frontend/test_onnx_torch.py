@@ -13,10 +13,10 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.errors import CompileError
-from snncompile.frontend.onnx_reader import read_onnx
-from snncompile.onnx_driver import run_onnx
+from snncompile.frontend.onnx.reader import read_onnx
 from snncompile.sim import simulate
-from snncompile.targets.onnx_export import export_step
+from snncompile.targets.onnx.driver import run_onnx
+from snncompile.targets.onnx.export import export_step
 
 T, B = 12, 4
 

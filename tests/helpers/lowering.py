@@ -12,7 +12,7 @@ import torch
 from snncompile import ir
 from snncompile.passes import Pass, PassContext, Pipeline
 from snncompile.sim import simulate
-from snncompile.testing import Comparison, compare
+from snncompile.verification.compare import Comparison, compare
 
 RESETS = ("zero", "subtract", "none")
 FAMILIES = ("plain", "tdbn", "ds", "preact")

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from snncompile import ir
-from snncompile.check import check_compile
 from snncompile.datasets import digits_split, direct_encode
 from snncompile.frontend import trace
-from snncompile.frontend.load import load_model
+from snncompile.frontend.pytorch.load import load_model
 from snncompile.passes import LegalizeThreshold, Pipeline
 from snncompile.passes.pipelines import float_pipeline
 from snncompile.sim import simulate
+from snncompile.verification.check import check_compile
 
 MODELS = sorted((Path(__file__).parents[2] / "examples" / "models").glob("*.pt"))
 LOWERED_KINDS = (ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, ir.Flatten, ir.LIF, ir.Readout)

@@ -15,7 +15,7 @@ from snncompile import nn as snn
 from snncompile.api import load
 from snncompile.frontend import trace
 from snncompile.passes import Canonicalize, FoldNorm, PassContext, Pipeline
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 TD = snn.TimeDistributed
 T, SHAPE = 20, (2, 8, 8)

@@ -10,7 +10,7 @@ import torch
 
 from snncompile import ir
 from snncompile.passes import FoldNorm, PassContext, Pipeline
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 Golden = Callable[[str, str], None]
 C, HW = 3, 5

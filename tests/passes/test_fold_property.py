@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from snncompile import ir
 from snncompile.errors import CompileError
 from snncompile.passes import FoldNorm, PassContext, Pipeline
-from snncompile.testing import Comparison, compare
+from snncompile.verification.compare import Comparison, compare
 
 
 @pytest.fixture(autouse=True, scope="module")

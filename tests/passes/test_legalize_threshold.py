@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from snncompile import ir
 from snncompile.errors import CompileError
 from snncompile.passes import LegalizeThreshold, LowerMLF, LowerResidual, PassContext, Pipeline, legalize_threshold
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 CENSUS = Census("legalize-threshold")
 _census = census_fixture(CENSUS)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from snncompile import ir
 from snncompile.passes import LowerMLF, LowerResidual, PassContext
 from snncompile.sim.float_ops import implements
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 CENSUS = Census("lower-mlf")
 _census = census_fixture(CENSUS)

@@ -18,7 +18,7 @@ from snncompile.errors import CompileError
 from snncompile.frontend import trace
 from snncompile.passes import PASS_REGISTRY, Canonicalize, LegalizeThreshold, LowerMLF, LowerResidual, Pass, Pipeline
 from snncompile.sim import simulate
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 _single_thread = census_fixture(Census("pipeline"))
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from snncompile import ir
 from snncompile.errors import CompileError
 from snncompile.passes import LowerMLF, LowerResidual, PassContext, Pipeline, lower_residual
-from snncompile.testing import compare
+from snncompile.verification.compare import compare
 
 CENSUS = Census("lower-residual")
 _census = census_fixture(CENSUS)

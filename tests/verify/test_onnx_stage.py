@@ -48,7 +48,7 @@ def _tampered(export: Callable[[object], onnx.ModelProto]) -> Callable[[object],
 
 
 def test_a_wrong_onnx_export_is_caught(example: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from snncompile.targets import onnx_fixed_export
+    from snncompile.targets.onnx import fixed_export as onnx_fixed_export
 
     monkeypatch.setattr(onnx_fixed_export, "export_fixed_step", _tampered(onnx_fixed_export.export_fixed_step))
     report = verify(example("s2nn_mlp"), "onnx-loihi", "digits", samples=60)

@@ -92,14 +92,12 @@ def pair_description(report: object) -> str:
 
 
 def test_loihi_options_compose_with_the_data_calibration(example: Callable[[str], Path]) -> None:
-    from snncompile.targets.loihi import loihi_options
-
-    with loihi_options(input_bits=3):
-        report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False)
+    report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False, options={"input_bits": 3})
     meta = report.compiled.result.graph.metadata["loihi"]
     assert meta["input"]["high"] <= 7  # the caller's option
     assert all(row["a_measured"] is not None for row in meta["overflow"])  # the data's calibration
     calibration = np.zeros((1, 4, 1, 8, 8))
-    with loihi_options(calibration=calibration):  # the caller's calibration wins: all-zero data is binary
-        report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False)
+    # the caller's calibration wins: all-zero data is binary
+    report = verify(example("s2nn_mlp"), "loihi", "digits", samples=30, lava=False,
+                    options={"calibration": calibration})
     assert report.compiled.result.graph.metadata["loihi"]["input"]["kind"] == "binary"

@@ -11,10 +11,10 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import error
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.sim.interpreter import SimResult
 from snncompile.targets.loihi.emit import MANIFEST
 from snncompile.targets.loihi.numerics import simulate_loihi
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 
 Nodes = list[ir.Op]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.base import Capabilities
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 
 WEIGHT_MAX = 254
 """Largest integer weight: even integers in [−256, 254] are exact through netx and raw Lava Dense."""
@@ -38,6 +38,7 @@ LOIHI_OPS_SUPPORTED = frozenset({
 
 LOIHI_CAPABILITIES = Capabilities(
     ops=LOIHI_OPS_SUPPORTED, per_neuron_thresholds=False, number_format="fixed (8-bit weights x2, 24-bit state)",
+    arithmetic="loihi-fixed", runtime="lava", weight_bits=8,
     notes=(
         "one vThMant (unsigned 17-bit) and one pair of 12-bit decays per layer",
         "even integer weights in [-256, 254]; 13-bit signed biases (Lava stores int16)",
@@ -48,7 +49,7 @@ LOIHI_CAPABILITIES = Capabilities(
 
 @dataclass(frozen=True)
 class LoihiOptions:
-    """Options of the Loihi target.
+    """Options of the Loihi target (the CLI's --loihi-* flags are generated from these fields' metadata).
 
     input_encoding: "auto" (binary if calibration data is 0/1, else graded), "binary" or "graded".
     input_bits / input_scale: graded payload width and integer steps per real input unit (None: from the
@@ -62,19 +63,27 @@ class LoihiOptions:
     (SNC611) and recorded in the manifest's `approximations`.
     """
 
-    input_encoding: str = "auto"
-    input_bits: int = 8
-    input_scale: float | None = None
-    input_max: float = 1.0
-    overflow: str = "avoid"
-    calibration: np.ndarray | str | None = None
-    timesteps: int | None = None
-    allow: frozenset[str] = frozenset()
+    input_encoding: str = field(default="auto", metadata={
+        "choices": ("auto", "binary", "graded"),
+        "help": "input payloads: binary spikes or graded integers (auto: binary if the calibration data is 0/1)"})
+    input_bits: int = field(default=8, metadata={"min": 1, "max": 24, "help": "graded payload width (default 8)"})
+    input_scale: float | None = field(default=None, metadata={
+        "min_open": 0.0, "help": "integer steps per real input unit (default: from the calibration data or input max)"})
+    input_max: float = field(default=1.0, metadata={
+        "min_open": 0.0, "help": "largest real input without calibration data (default 1.0)"})
+    overflow: str = field(default="avoid", metadata={
+        "choices": ("avoid", "warn"),
+        "help": "avoid: cap each layer's scale so the current cannot wrap (default); warn: only report"})
+    calibration: np.ndarray | str | None = field(default=None, metadata={
+        "metavar": "digits|random|FILE.npz",
+        "help": "input data that refines the input scale and the overflow caps (FILE.npz: `x` or `calibration`, "
+                "images [N, ...] or frames [T, N, ...], as for verify --data)"})
+    timesteps: int | None = field(default=None, metadata={"cli": False})
+    allow: frozenset[str] = field(default=frozenset(), metadata={
+        "choices": ("non-strict",), "multiple": True,
+        "help": "accept this approximation instead of refusing the model (warned, recorded in the manifest): "
+                "non-strict compiles a leaky ≥ threshold as >"})
 
 
 LOIHI_APPROXIMATIONS = ("non-strict",)
 """What LoihiOptions.allow may contain."""
-
-
-LOIHI_ARITHMETIC_TARGETS = ("loihi", "onnx-loihi")
-"""Targets whose pipeline ends in loihi-quantize (their graphs are in Loihi's integer arithmetic)."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout
 from snncompile.passes.base import Pass, PassContext, Rule
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout
 from snncompile.targets.loihi.structure import diag
 
 TIMING_HINT = {
@@ -35,7 +35,7 @@ def _float_source(graph: ir.Graph) -> list[Diagnostic]:
     return [diag("SNC618", fixed[0], f"the graph is already compiled for Loihi ({len(fixed)} fixed-point or "
                  f"scheduled ops, e.g. `{fixed[0].kind}`): its quantization cannot be redone",
                  "compile the original model for --target loihi; an integer ONNX model runs as it is with "
-                 "--target sim or snncompile.onnx_driver.run_onnx")]
+                 "--target sim or snncompile.targets.onnx.driver.run_onnx")]
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import WindowReadout
 from snncompile.sim.float_ops import FLOAT_OPS
 from snncompile.targets.loihi.netx_plan import NetxLayer, Skip, plan_netx
+from snncompile.targets.loihi.ops import WindowReadout
 from snncompile.targets.loihi.structure import SOURCES, positions
 
 MANIFEST_VERSION = 1

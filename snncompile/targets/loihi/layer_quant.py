@@ -19,8 +19,8 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
-from snncompile.ir.ops_fixed import ScheduledLIF
 from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
+from snncompile.targets.loihi.ops import ScheduledLIF
 from snncompile.targets.loihi.structure import SynapticInput, diag
 
 MIN_VTH = 64

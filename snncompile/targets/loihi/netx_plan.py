@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import LoihiLIF
+from snncompile.targets.loihi.ops import LoihiLIF
 from snncompile.targets.loihi.structure import layers_of
 
 

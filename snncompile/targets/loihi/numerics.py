@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout, resets_at
 from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, Seq, _param, _per_step, _record_margin, _sum, implements
 from snncompile.sim.interpreter import SimResult, simulate
 from snncompile.targets.loihi import fastlif
 from snncompile.targets.loihi.caps import DECAY_UNITY, SHIFT, STATE_LIMIT
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout, resets_at
 
 FLOAT32_EXACT = 2**24
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF, WindowReadout
 from snncompile.targets.loihi.caps import A_NO_WRAP, A_PORT, DECAY_UNITY, SHIFT, STATE_LIMIT
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF, WindowReadout
 from snncompile.targets.loihi.structure import diag
 
 

@@ -19,7 +19,6 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, error
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, ScheduledLIF
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LOIHI_APPROXIMATIONS, LoihiOptions
 from snncompile.targets.loihi.encoding import InputEncoding, balance_scale, choose_encoding
@@ -32,6 +31,7 @@ from snncompile.targets.loihi.layer_quant import (
     plan_member,
     threshold_bounds,
 )
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF
 from snncompile.targets.loihi.overflow import measured_drives, overflow_report
 from snncompile.targets.loihi.structure import diag, synaptic_inputs
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
-from snncompile.ir.ops_fixed import LoihiLIF
 from snncompile.passes.base import Rule
 from snncompile.targets.base import supported_ops_rule
 from snncompile.targets.loihi.caps import (
@@ -21,6 +20,7 @@ from snncompile.targets.loihi.caps import (
     WEIGHT_MIN,
     WEIGHT_MIN_SINGLE_SIGN,
 )
+from snncompile.targets.loihi.ops import LoihiLIF
 from snncompile.targets.loihi.overflow import worst_a
 from snncompile.targets.loihi.structure import diag
 

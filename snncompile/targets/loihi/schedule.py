@@ -26,9 +26,9 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.ir.ops_fixed import ScheduledLIF, WindowReadout
 from snncompile.passes.base import Pass, PassContext, Rule
 from snncompile.targets.loihi.caps import DELAY_MAX
+from snncompile.targets.loihi.ops import ScheduledLIF, WindowReadout
 from snncompile.targets.loihi.structure import SynapticInput, diag, host_source, synaptic_inputs
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
-from snncompile.ir.ops_fixed import Encode, LoihiLIF
+from snncompile.targets.loihi.ops import Encode, LoihiLIF
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, LoihiLIF)
 SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d)

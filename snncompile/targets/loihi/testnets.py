@@ -6,7 +6,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.ir.ops_fixed import LoihiLIF
+from snncompile.targets.loihi.ops import LoihiLIF
 
 Pair = tuple[int, int]
 
@@ -170,7 +170,7 @@ def stress_graph(timesteps: int = 12, seed: int = 4, fan_in: int = 600) -> ir.Gr
     w1[:8] = 2 * rng.integers(100, 128, (8, fan_in))
     w1[8:12] = -2 * rng.integers(100, 128, (4, fan_in))
     w2 = 2 * rng.integers(-127, 128, (8, 16)).astype(float)
-    from snncompile.ir.ops_fixed import Encode
+    from snncompile.targets.loihi.ops import Encode
     nodes: list[ir.Op] = [
         ir.Input("input", (), shape=(fan_in,)),
         Encode("input.encode", (ir.Edge("input"),)),

@@ -8,11 +8,11 @@ import pytest
 from snncompile import ir
 from snncompile.errors import CompileError
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.ir.ops_fixed import LoihiLIF, ScheduledLIF
 from snncompile.passes import PassContext, Pipeline
 from snncompile.sim import simulate
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
+from snncompile.targets.loihi.ops import LoihiLIF, ScheduledLIF
 
 GOLDEN = """\
 graph (timesteps=4) {

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import snncompile
-from snncompile.targets.loihi import loihi_options, simulate_loihi
+from snncompile.targets.loihi import simulate_loihi
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 MODELS = sorted((EXAMPLES / "models").glob("*.pt"))
@@ -43,8 +43,7 @@ def test_loihi_accuracy_within_one_point_of_pytorch(path: Path, digits: object) 
     steps = model.timesteps
     x_tr, _, x_te, y_te = digits.load_digits_split()  # type: ignore[attr-defined]
     calibration = digits.encode(x_tr[:256], steps).double().numpy()  # type: ignore[attr-defined]
-    with loihi_options(calibration=calibration):
-        result = snncompile.compile(model, "loihi")
+    result = snncompile.compile(model, "loihi", options={"calibration": calibration})
     reference = digits.evaluate(model, steps)  # type: ignore[attr-defined]
     accuracy = loihi_accuracy(result.graph, x_te, y_te, steps, digits)
     print(f"{path.stem}: PyTorch {100 * reference:.2f}%, Loihi bit-exact {100 * accuracy:.2f}%")

@@ -20,6 +20,7 @@ from snncompile.passes import PassContext
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.artifact import load_artifact, simulate_artifact
 from snncompile.targets.loihi.emit import emit_loihi
+from snncompile.targets.loihi.ops import LoihiLIF
 
 
 def emitted(name: str, tmp_path: Path) -> tuple[ir.Graph, Path]:
@@ -56,7 +57,7 @@ def test_manifest_describes_schedule_ledger_encoding_and_readout(tmp_path: Path)
     assert first["shape"] == [12, 6, 6] and [m["node"] for m in first["members"]] == \
         ["mlf0.level0", "mlf0.level1", "mlf0.level2"]
     assert first["members"][2]["offset"] == 2 * 144 and first["valid_steps"] == [2, 1 + man["timesteps"]]
-    assert set(man["ledger"]) == {p.name for p in q.of_kind(ir.ops_fixed.LoihiLIF)}
+    assert set(man["ledger"]) == {p.name for p in q.of_kind(LoihiLIF)}
     assert man["readout"]["classes"] == 4 and man["semantics"]
 
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import LoihiLIF
 from snncompile.passes import PassContext
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.artifact import simulate_artifact
 from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.lava_runtime import stream
 from snncompile.targets.loihi.numerics import lif_kernel
+from snncompile.targets.loihi.ops import LoihiLIF
 
 ROOT = Path(__file__).resolve().parents[3]
 LAVA_PYTHON = ROOT / ".venv-lava" / "bin" / "python"
@@ -45,7 +45,7 @@ def build(name: str) -> tuple[ir.Graph, np.ndarray]:
         else getattr(testnets, name)()
     (inp,) = graph.of_kind(ir.Input)
     x = rng.random((graph.timesteps, SAMPLES, *inp.shape))
-    return LOIHI.configured(calibration=x).pipeline().run(graph, PassContext())[0], x
+    return LOIHI.with_options(calibration=x).pipeline().run(graph, PassContext())[0], x
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snncompile.ir.ops_fixed import LoihiLIF
 from snncompile.targets.loihi.numerics import lif_kernel
+from snncompile.targets.loihi.ops import LoihiLIF
 
 
 def direct_if(a: np.ndarray, vth: int, bias: int, v_decay: int) -> tuple[np.ndarray, int]:

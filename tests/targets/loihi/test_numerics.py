@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from snncompile import ir
-from snncompile.ir.ops_fixed import LoihiLIF
 from snncompile.targets.loihi import fastlif
 from snncompile.targets.loihi.numerics import LOIHI_OPS, lif_kernel, wrap24
+from snncompile.targets.loihi.ops import LoihiLIF
 
 
 def reference_lif(a: np.ndarray, op: LoihiLIF) -> tuple[np.ndarray, int, int]:

@@ -7,18 +7,18 @@ import pytest
 
 from snncompile import ir
 from snncompile.errors import CompileError
-from snncompile.ir.ops_fixed import Encode, LoihiLIF
 from snncompile.passes import PassContext, Pipeline
 from snncompile.sim import simulate
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.caps import LoihiOptions
 from snncompile.targets.loihi.encoding import choose_encoding
+from snncompile.targets.loihi.ops import Encode, LoihiLIF
 from snncompile.targets.loihi.structure import positions
 
 
 def compile_ir(graph: ir.Graph, **options: object) -> tuple[ir.Graph, PassContext]:
     ctx = PassContext()
-    return LOIHI.configured(**options).pipeline().run(graph, ctx)[0], ctx
+    return LOIHI.with_options(options).pipeline().run(graph, ctx)[0], ctx
 
 
 @pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net"])

@@ -7,12 +7,12 @@ import pytest
 
 from snncompile import ir
 from snncompile.errors import CompileError
-from snncompile.ir.ops_fixed import ScheduledLIF, WindowReadout
 from snncompile.passes import PassContext, Pipeline
 from snncompile.sim import simulate
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
 from snncompile.targets.loihi.numerics import pad_input
+from snncompile.targets.loihi.ops import LoihiLIF, ScheduledLIF, WindowReadout
 from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
 from snncompile.targets.loihi.structure import positions
 
@@ -110,6 +110,6 @@ def test_compact_evaluation_equals_the_valid_windows_of_the_pipelined_run() -> N
     x, steps = sample(graph, batch=5), graph.timesteps
     full, fast = simulate_loihi(q, x), simulate_loihi(q, x, pipelined=False)
     pos = positions(q)
-    for pop in q.of_kind(ir.ops_fixed.LoihiLIF):
+    for pop in q.of_kind(LoihiLIF):
         assert np.array_equal(full[pop.name][pos[pop.name]:pos[pop.name] + steps], fast[pop.name])
     np.testing.assert_allclose(full["readout"], fast["readout"], rtol=0, atol=1e-12)

@@ -17,7 +17,7 @@ import torch
 from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.passes import PassContext
-from snncompile.targets.nir_target import NIR
+from snncompile.targets.nir.target import NIR
 
 T, B = 25, 8
 
@@ -93,7 +93,7 @@ def spikes(shape: tuple[int, ...], seed: int = 0, steps: int = T) -> np.ndarray:
 
 def export(graph: ir.Graph, directory: Path, **options: object) -> tuple[ir.Graph, Path]:
     """Compile `graph` with the nir target (pipeline, rules, emit); the compiled graph and model.nir."""
-    target = NIR.configured(**options)
+    target = NIR.with_options(options)
     compiled, _ = target.pipeline().run(graph, PassContext())
     problems = [d for rule in target.rules() for d in rule(compiled)]
     assert not problems, problems

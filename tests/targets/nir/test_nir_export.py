@@ -15,8 +15,8 @@ from snncompile.api import compile as compile_model
 from snncompile.errors import CompileError
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.sim import simulate
-from snncompile.targets.nir_legalize import gain_to_weights
-from snncompile.targets.nir_target import nir_options
+from snncompile.targets.nir.legalize import NirOptions, gain_to_weights
+from snncompile.targets.nir.target import NirTarget
 
 
 def test_lif_parameters_follow_the_euler_convention(nirkit, tmp_path) -> None:
@@ -99,7 +99,7 @@ def test_memoryless_neurons_export_exactly_whatever_their_reset(nirkit, tmp_path
     g = nirkit.mlp(decay=0.0, decay2=0.0, reset="subtract")
     compiled, path = nirkit.export(g, tmp_path)
     x = nirkit.spikes((12,))
-    from snncompile.frontend.nir_reader import read_nir
+    from snncompile.frontend.nir.reader import read_nir
 
     back = read_nir(path).graph
     assert np.array_equal(simulate(back, x).output, simulate(compiled, x).output)
@@ -111,8 +111,7 @@ def test_opt_in_approximations_are_warned_and_recorded(tmp_path) -> None:
     with pytest.raises(CompileError) as exc:
         compile_model(model, "nir", tmp_path / "refused")
     assert _codes(exc) == ["SNC801", "SNC802"]
-    with nir_options(allow={"reset", "non-strict"}):
-        result = compile_model(model, "nir", tmp_path / "out")
+    result = compile_model(model, "nir", tmp_path / "out", options={"allow": {"reset", "non-strict"}})
     assert sorted(d.code for d in result.diagnostics if d.code.startswith("SNC8")) == ["SNC805", "SNC805"]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert len(report["nir"]["approximations"]) == 2 and report["nir"]["allow"] == ["non-strict", "reset"]
@@ -149,6 +148,6 @@ def test_gain_to_weights_is_exact(nirkit) -> None:
 
 
 def test_invalid_options_are_refused() -> None:
-    with pytest.raises(CompileError) as exc, nir_options(dt=-1.0, allow={"everything"}, input_gain="x"):
-        pass
+    with pytest.raises(CompileError) as exc:
+        NirTarget(NirOptions(dt=-1.0, allow=frozenset({"everything"}), input_gain="x"))
     assert _codes(exc) == ["SNC806", "SNC806", "SNC806"]

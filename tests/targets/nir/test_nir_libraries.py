@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snncompile.testing import simulate_with_margin
+from snncompile.verification.compare import simulate_with_margin
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # norse.from_nir uses nirtorch.load
 

@@ -14,10 +14,9 @@ from torch import nn
 import snncompile.nn as snn
 from snncompile import ir
 from snncompile.api import compile as compile_model
-from snncompile.frontend.nir_reader import read_nir
+from snncompile.frontend.nir.reader import read_nir
 from snncompile.sim import simulate
 from snncompile.targets import TARGETS
-from snncompile.targets.nir_target import nir_options
 
 pytestmark = pytest.mark.skipif("loihi" not in TARGETS, reason="the loihi target is not registered")
 
@@ -34,13 +33,11 @@ def model() -> nn.Module:
 
 
 def test_quantized_export_matches_the_integer_model(tmp_path) -> None:
-    from snncompile.targets.loihi import loihi_options, simulate_loihi
+    from snncompile.targets.loihi import LoihiOptions, simulate_loihi
 
     x = (np.random.default_rng(0).random((25, 16, 20)) < 0.3).astype(np.float64)
-    with loihi_options(calibration=x):
-        loihi = compile_model(model(), "loihi")
-        with nir_options(quantize="loihi"):
-            compile_model(model(), "nir", tmp_path / "q")
+    loihi = compile_model(model(), "loihi", options={"calibration": x})
+    compile_model(model(), "nir", tmp_path / "q", options={"quantize": "loihi", "loihi": LoihiOptions(calibration=x)})
     path = tmp_path / "q" / "model.nir"
     graph = nir.read(path)
     quant = json.loads(graph.metadata["quantization"])
@@ -62,8 +59,7 @@ def test_quantized_export_matches_the_integer_model(tmp_path) -> None:
 
 
 def test_quantized_mode_reads_back_as_plain_float_ir(tmp_path) -> None:
-    with nir_options(quantize="loihi"):
-        result = compile_model(model(), "nir", tmp_path / "q")
+    result = compile_model(model(), "nir", tmp_path / "q", options={"quantize": "loihi"})
     assert {n.kind for n in result.graph.nodes} == {"input", "dense", "lif"}
     assert all(isinstance(n, ir.LIF) and n.gain is None for n in read_nir(tmp_path / "q" / "model.nir").graph
                .of_kind(ir.LIF))

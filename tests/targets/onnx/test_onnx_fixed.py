@@ -19,17 +19,17 @@ from snncompile import ir
 from snncompile.cli import cli
 from snncompile.datasets import digits_split, direct_encode
 from snncompile.errors import CompileError
-from snncompile.frontend.onnx_fixed_reader import read_fixed_onnx
-from snncompile.ir.ops_fixed import Encode, LoihiLIF, SkipDense
-from snncompile.onnx_driver import run_onnx
+from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
 from snncompile.passes import PassContext
-from snncompile.targets.loihi import LOIHI, loihi_options, simulate_loihi, testnets
+from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
 from snncompile.targets.loihi.artifact import load_artifact
 from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.numerics import compact, lif_kernel
-from snncompile.targets.onnx_export import export_step
-from snncompile.targets.onnx_fixed_export import export_fixed_step
-from snncompile.targets.onnx_fixed_target import ONNX_LOIHI
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense
+from snncompile.targets.onnx.driver import run_onnx
+from snncompile.targets.onnx.export import export_step
+from snncompile.targets.onnx.fixed_export import export_fixed_step
+from snncompile.targets.onnx.fixed_target import ONNX_LOIHI
 
 torch.set_num_threads(1)
 STEPS, BATCH = 16, 4
@@ -264,8 +264,8 @@ def test_trained_example_model_on_digits(stem: str, digits: tuple[np.ndarray, ..
     model = snncompile.load(EXAMPLES / f"{stem}.pt")
     steps = model.timesteps
     x_tr, _, x_te, y_te = digits
-    with loihi_options(calibration=direct_encode(x_tr[:128], steps).astype(np.float64)):
-        graph = snncompile.compile(model, "onnx-loihi").graph
+    calibration = direct_encode(x_tr[:128], steps).astype(np.float64)
+    graph = snncompile.compile(model, "onnx-loihi", options={"calibration": calibration}).graph
     count = 32 if stem in ("mlf_dsresnet", "psp_preact_resnet") else 150
     decisions, got = check_exact(graph, export_fixed_step(graph), direct_encode(x_te[:count], steps).astype(np.float64))
     assert decisions > 10_000
@@ -311,8 +311,7 @@ def test_cli_target_onnx_loihi_end_to_end(tmp_path: Path, digits: tuple[np.ndarr
     assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "report.json", "run_onnx.py"]
     report = json.loads((out / "report.json").read_text())
     assert report["target"] == "onnx-loihi" and report["onnx"]["arithmetic"] == "loihi-fixed"
-    with loihi_options(input_bits=4):
-        graph = snncompile.compile(path, "loihi").graph
+    graph = snncompile.compile(path, "loihi", options={"input_bits": 4}).graph
     assert [e.high for e in graph.of_kind(Encode)] == [15]  # type: ignore[attr-defined]  (4-bit payloads)
     model = onnx.load(str(out / "model.onnx"))
     assert ir.print_graph(read_fixed_onnx(model)).splitlines()[1:] == ir.print_graph(compact(graph)).splitlines()[1:]

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from snncompile import ir
-from snncompile.frontend.onnx_reader import read_onnx
+from snncompile.frontend.onnx.reader import read_onnx
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.onnx_driver import run_onnx
 from snncompile.targets.loihi import testnets
-from snncompile.targets.onnx_export import export_step
-from snncompile.testing import simulate_with_margin
+from snncompile.targets.onnx.driver import run_onnx
+from snncompile.targets.onnx.export import export_step
+from snncompile.verification.compare import simulate_with_margin
 
 torch.set_num_threads(1)
 STEPS = 24

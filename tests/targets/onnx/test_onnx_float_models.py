@@ -12,11 +12,11 @@ from onnx import helper
 
 from snncompile import api, ir
 from snncompile.errors import CompileError
-from snncompile.frontend.onnx_reader import read_onnx
-from snncompile.onnx_driver import run_onnx
+from snncompile.frontend.onnx.reader import read_onnx
 from snncompile.targets.loihi import testnets
-from snncompile.targets.onnx_export import export_step
-from snncompile.testing import simulate_with_margin
+from snncompile.targets.onnx.driver import run_onnx
+from snncompile.targets.onnx.export import export_step
+from snncompile.verification.compare import simulate_with_margin
 
 torch.set_num_threads(1)
 EXAMPLES = sorted((Path(__file__).parents[3] / "examples" / "models").glob("*.pt"))

@@ -1,0 +1,109 @@
+"""The `snncompile verify` subcommand: differential verification of a compile, printed and written as reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from snncompile.cli.app import cli, guarded, model_options
+from snncompile.cli.target_flags import configured_target, target_option_flags
+from snncompile.errors import CompileError
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _frac(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.3f}%"
+
+
+def print_report(report: Any) -> None:
+    """Per-layer table, stage agreement and accuracy, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    data = report.to_json()
+    ref, fin = report.reference, report.final
+    float_pair = f"{ref}→lowered" if report.pair(ref, "lowered") else None
+    table = Table(title=f"{report.model} → {report.target}: {data['data']['samples']} samples of "
+                        f"{data['data']['name']}, T = {data['data']['timesteps']}")
+    for col in ("layer", "shape", f"rate {ref}", f"rate {fin}", "silent", "saturated", f"{ref}=lowered",
+                f"{ref}={fin}", "w err"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for la in data["layers"]:
+        quant = la.get("quantization", {}).get("weight_rel_error")
+        table.add_row(la["origin"] or la["name"], "x".join(map(str, la["shape"])), _num(la["rate"].get(ref)),
+                      _num(la["rate"].get(fin)), str(la["silent"].get(fin, "–")), str(la["saturated"].get(fin, "–")),
+                      _frac(la["agreement"].get(float_pair)) if float_pair else "–",
+                      _frac(la["agreement"].get(f"{ref}→{fin}")), "–" if quant is None else f"{quant:.2e}")
+    Console(width=160).print(table)
+    for pair in data["pairs"]:
+        first = pair["first_divergence"]
+        where = "identical" if first is None else (
+            f"first divergence at {first['origin'] or first['layer']} neuron {first['neuron']} "
+            f"t={first['timestep']} sample {first['sample']}")
+        click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} agreement {_frac(pair['agreement']):>9s}  {where}")
+    if report.resources:
+        from snncompile.resources import summary_line
+
+        click.echo(summary_line(report.resources))
+    acc = data["accuracy"]
+    if acc["reference"] is not None:
+        click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+@cli.command("verify")
+@model_options
+@click.option("--target", "-t", "target", default="loihi", show_default=True, help="see --list-targets")
+@click.option("--data", "data", default="digits", show_default=True, metavar="digits|random|FILE.npz",
+              help="inputs: the digits test split, random images, or an .npz with x (images [N, ...] or "
+                   "frames [T, N, ...]), optional y (labels) and calibration")
+@click.option("--samples", "-n", type=click.IntRange(min=1), help="use only the first N samples")
+@click.option("--batch", type=click.IntRange(min=1), help="samples per simulated chunk (default: by memory)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON report")
+@click.option("--html", "html_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="write index.html and PNG plots (rasters, rates, agreement, quantization) into DIR")
+@click.option("--lava/--no-lava", default=None, help="also run the artifact in Lava (default: when .venv-lava exists)")
+@click.option("--lava-samples", type=click.IntRange(min=1), default=4, show_default=True,
+              help="samples run in Lava (slow: about 500 steps/s)")
+@click.option("--scheduled", is_flag=True, help="also simulate the pipelined float graph (locates a divergence "
+              "between scheduling and quantization; T + latency steps)")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="accepted accuracy drop, in percentage points")
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@target_option_flags
+@guarded
+def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
+               factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
+               json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
+               tolerance: float, progress: bool | None, **flags: Any) -> None:
+    """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
+    report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
+    must be exact is not, or the compiled accuracy drops by more than --tolerance points."""
+    from snncompile.verification import verify
+
+    report = verify(model, configured_target(target, **flags), data, samples=samples, batch=batch,
+                    tolerance=tolerance / 100, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
+                    json_path=json_path, html_dir=html_dir,
+                    progress=sys.stderr.isatty() if progress is None else progress, input_shape=input_shape,
+                    timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
+    print_report(report)
+    for d in report.compiled.result.diagnostics:
+        click.echo(d.render(), err=True)
+    for f in report.files:
+        click.echo(f"  wrote {f}")
+    errors = [d for d in report.problems if d.severity == "error"]
+    for d in report.problems:
+        if d.severity != "error":
+            click.echo(d.render(), err=True)
+    if errors:
+        raise CompileError(errors)
+    click.echo("verify: all checks passed")

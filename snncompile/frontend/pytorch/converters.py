@@ -1,0 +1,134 @@
+"""The converter table: module class -> function that appends the module's IR nodes, and its context."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from torch import nn
+
+from snncompile import ir
+from snncompile.errors import error
+from snncompile.ir import ops_ext  # noqa: F401  (registers the library-neuron ops before targets list ops)
+
+Converter = Callable[["ConvertContext", nn.Module, str, list[str]], "str | tuple[str | None, ...]"]
+"""convert(ctx, module, path, input_names) -> name of the IR node holding the module's output. A module
+that returns several values (spikes, state) returns a tuple of names, None for a value with no IR node."""
+
+_CONVERTERS: dict[type[nn.Module], Converter] = {}
+
+
+def register_converter(module_type: type[nn.Module], converter: Converter | None = None) -> Any:
+    """Teach the frontend a module class (also usable as a decorator). The tracer then treats the class
+    as a leaf and calls `converter(ctx, module, path, inputs)`, which adds IR nodes with `ctx.add(...)`
+    and returns the name of the node that holds the module's output. Subclasses inherit the converter
+    unless they register their own."""
+    def register(fn: Converter) -> Converter:
+        _CONVERTERS[module_type] = fn
+        return fn
+    return register if converter is None else register(converter)
+
+
+def find_converter(module: nn.Module) -> Converter | None:
+    for cls in type(module).__mro__:
+        if cls in _CONVERTERS:
+            return _CONVERTERS[cls]
+    return None
+
+
+def has_converter(module: nn.Module) -> bool:
+    return find_converter(module) is not None
+
+
+class ConvertContext:
+    """Accumulates IR nodes during conversion; names nodes after module paths and tracks shapes.
+
+    `batch_dims` is how many leading axes the module sees before the features: 2 ([T, B, ...]) at the
+    top level, 1 ([T·B, ...]) inside a TimeDistributed container.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: list[ir.Op] = []
+        self._shapes: dict[str, ir.Shape] = {}
+        self.batch_dims = 2
+        # True while converting the body of a time-loop container (spikingjelly MultiStepContainer, norse
+        # Lift, ext_snntorch.TimeLoop): modules there see one timestep and neurons keep state across calls.
+        self.per_step = False
+
+    def unique_name(self, hint: str) -> str:
+        base = hint or "node"
+        name, k = base, 1
+        while name in self._shapes:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def add(self, op_type: type[ir.Op], inputs: list[str], origin: str, name: str | None = None,
+            **fields: Any) -> str:
+        """Create a node of `op_type`, check its shape right away, and return its name."""
+        node = op_type(name=self.unique_name(name or origin), inputs=tuple(ir.Edge(i) for i in inputs),
+                       origin=origin, **fields)
+        try:
+            shape = node.infer_shape([self._shapes[i] for i in inputs])
+        except ir.ShapeError as exc:
+            raise error("SNC204", str(exc), node=node.name, origin=origin) from None
+        self.nodes.append(node)
+        self._shapes[node.name] = shape
+        return node.name
+
+    def shape(self, name: str) -> ir.Shape:
+        return self._shapes[name]
+
+    def convert(self, module: nn.Module, path: str, inputs: list[str]) -> str:
+        """Convert one module through the table, or fail with a diagnostic naming it."""
+        fn = find_converter(module)
+        if fn is None:
+            raise unsupported_module(module, path)
+        return fn(self, module, path, inputs)
+
+
+def unsupported_module(module: nn.Module, path: str) -> Exception:
+    cls = type(module)
+    return error(
+        "SNC100", f"module `{path}` of class {cls.__module__}.{cls.__qualname__} has no converter",
+        origin=path,
+        hint=f"if it is a layer snncompile should know, write a converter and call "
+             f"snncompile.register_converter({cls.__qualname__}, fn) before compiling "
+             "(see README, 'Custom layers'); otherwise replace the module")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Modules that return several values, and the SNN-library extensions
+
+
+class UnusedOutput:
+    """Stands for an output of a multi-output module that has no IR value (a neuron state): an error if used."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def select_output(outputs: tuple[str | None, ...], index: object, origin: str) -> str | UnusedOutput:
+    """`module(...)[index]` for a converter that returned a tuple (None marks a state with no IR value)."""
+    if isinstance(index, int) and -len(outputs) <= index < len(outputs) and outputs[index] is not None:
+        return outputs[index]  # type: ignore[return-value]
+    return UnusedOutput(f"`{origin}` uses output [{index}] of a module that returns {len(outputs)} values; only "
+                        "the spike output can be compiled (neuron states stay inside the compiled network)")
+
+
+EXTENSIONS = {
+    "spikingjelly": "snncompile.frontend.libraries.spikingjelly",
+    "snntorch": "snncompile.frontend.libraries.snntorch",
+    "norse": "snncompile.frontend.libraries.norse",
+}
+
+
+def load_extensions(libraries: Iterable[str] = ()) -> None:
+    """Import the converters of the SNN libraries the user has already imported (a model built from one
+    implies that) and of those named in `libraries`. Each extension registers its converters only if its
+    library imports, so the frontend works without any of them."""
+    wanted = set(libraries)
+    for library, module in EXTENSIONS.items():
+        if library in sys.modules or library in wanted:
+            importlib.import_module(module)

@@ -1,0 +1,189 @@
+"""torch.fx tracing of a PyTorch SNN into the IR: neurons, norms and known layers are leaves."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from snncompile import ir
+from snncompile.errors import CompileError, error
+from snncompile.frontend.pytorch import snn_nn, torch_nn  # noqa: F401  (registers the converter tables)
+from snncompile.frontend.pytorch.converters import (
+    ConvertContext,
+    UnusedOutput,
+    find_converter,
+    has_converter,
+    load_extensions,
+    select_output,
+)
+from snncompile.frontend.pytorch.torch_nn import flatten_from, sequential
+
+_ADDS = (operator.add, operator.iadd, torch.add)
+_FLATTENS = (torch.flatten,)
+
+
+class SNNTracer(fx.Tracer):
+    """Stops at every module the converter table knows, and at every other torch.nn layer (which then
+    fails conversion with a diagnostic); walks into plain Sequential containers and user modules."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, nn.Sequential) and find_converter(m) is sequential:
+            return False  # Sequential or a subclass without its own converter: trace its forward()
+        return has_converter(m) or super().is_leaf_module(m, module_qualified_name)
+
+
+def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
+          timesteps: int | None = None) -> ir.Graph:
+    """Trace `model` (taking [T, B, *input_shape]) into a verified IR graph.
+
+    input_shape and timesteps default to the model's `input_shape` / `timesteps` attributes."""
+    shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
+    if shape is None:
+        raise error("SNC105", f"the per-sample input shape of {type(model).__name__} is unknown",
+                    hint="pass input_shape=(C, H, W) (CLI: --input-shape C,H,W) or set model.input_shape")
+    steps = timesteps if timesteps is not None else getattr(model, "timesteps", None)
+    load_extensions()  # converters of the SNN libraries the model may be built from
+    model = model.eval()
+    if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
+        graph = _convert_root(model, tuple(int(s) for s in shape))
+    else:
+        try:
+            fx_graph = SNNTracer().trace(model)
+        except CompileError:
+            raise
+        except Exception as exc:  # fx raises many types for untraceable Python
+            raise error("SNC107", f"torch.fx could not trace {type(model).__name__}: {exc}",
+                        hint="data-dependent control flow cannot be traced; move it into a module with a "
+                             "registered converter") from None
+        graph = _convert(fx_graph, model, tuple(int(s) for s in shape))
+    meta = {"timesteps": int(steps)} if steps is not None else {}
+    result = ir.Graph(tuple(graph.nodes), graph.outputs, meta)
+    ir.verify_or_raise(result)
+    return result
+
+
+def _origin(node: fx.Node, prefix: str = "") -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    owner = next(reversed(stack.values()))[0] if stack else ""
+    owner = ".".join(p for p in (prefix, owner) if p)
+    where = f"{owner}." if owner else ""
+    return f"{where}{node.name}"
+
+
+def _convert(fx_graph: fx.Graph, model: nn.Module, input_shape: tuple[int, ...]) -> ir.Graph:
+    ctx = ConvertContext()
+    names: dict[fx.Node, str] = {}
+    outputs: list[str] = []
+    modules = dict(model.named_modules())
+    for node in fx_graph.nodes:
+        if node.op == "placeholder":
+            names[node] = ctx.add(ir.Input, [], "input", name="input", shape=input_shape)
+        elif node.op == "call_module":
+            ins = _tensor_args(node, names)
+            names[node] = ctx.convert(modules[node.target], str(node.target), ins)
+        elif node.op in ("call_function", "call_method"):
+            names[node] = _convert_function(ctx, node, names)
+        elif node.op == "output":
+            outputs = _tensor_args(node, names)
+        else:
+            raise error("SNC101", f"`{node.op} {node.target}` reads a tensor attribute in forward()",
+                        origin=_origin(node), hint="wrap parameters in a module with a converter")
+    return ir.Graph(tuple(ctx.nodes), tuple(outputs))
+
+
+def _convert_root(model: nn.Module, input_shape: tuple[int, ...]) -> ir.Graph:
+    """A model that is itself a module with a converter (fx never treats the root as a leaf)."""
+    ctx = ConvertContext()
+    out = ctx.convert(model, "", [ctx.add(ir.Input, [], "input", name="input", shape=input_shape)])
+    if not isinstance(out, str):
+        raise error("SNC101", f"{type(model).__name__} returns several values; the graph output must be a tensor",
+                    hint="wrap it in a module whose forward() returns the spike output")
+    return ir.Graph(tuple(ctx.nodes), (out,))
+
+
+def _flat_args(args: Any) -> list[Any]:
+    if isinstance(args, (tuple, list)):
+        return [a for x in args for a in _flat_args(x)]
+    return [args]
+
+
+def _tensor_args(node: fx.Node, names: dict[fx.Node, str]) -> list[str]:
+    args = _flat_args(node.args) + _flat_args(list(node.kwargs.values()))
+    bad = [a for a in args if not isinstance(a, fx.Node) and a is not None]
+    if bad and node.op in ("call_module", "output"):
+        raise error("SNC101", f"`{node.target}` is called with non-tensor arguments {bad}",
+                    origin=_origin(node), hint="modules must take and return tensors only")
+    return [_value(names, a, node) for a in args if isinstance(a, fx.Node)]
+
+
+def _value(names: dict[fx.Node, Any], arg: fx.Node, user: fx.Node) -> str:
+    """The IR name of `arg` as a tensor operand of `user`; a neuron state or a whole tuple is refused."""
+    value = names[arg]
+    if isinstance(value, UnusedOutput):
+        raise error("SNC101", value.message, origin=_origin(user),
+                    hint="compile the spike output; keep membrane/state read-outs out of the traced forward()")
+    if isinstance(value, tuple):
+        raise error("SNC101", f"`{user.target}` receives the whole tuple returned by `{arg.target}`",
+                    origin=_origin(user), hint="index the module's result, e.g. `spikes, _ = module(x)`")
+    return value
+
+
+def _convert_function(ctx: ConvertContext, node: fx.Node, names: dict[fx.Node, Any],
+                      prefix: str = "") -> Any:
+    target, origin = node.target, _origin(node, prefix)
+    if target is operator.getitem and isinstance(node.args[0], fx.Node) \
+            and isinstance(names[node.args[0]], tuple):
+        return select_output(names[node.args[0]], node.args[1], origin)
+    if target in _ADDS and len(node.args) == 2 and not node.kwargs \
+            and all(isinstance(a, fx.Node) for a in node.args):
+        return ctx.add(ir.Add, [_value(names, a, node) for a in node.args], origin)  # type: ignore[arg-type]
+    if target in _FLATTENS or target == "flatten":
+        start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
+        end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
+        operand = _value(names, node.args[0], node)  # type: ignore[arg-type]
+        return flatten_from(ctx, origin, [operand], int(start), int(end))  # type: ignore[arg-type]
+    what = getattr(target, "__name__", str(target))
+    raise error("SNC101", f"`{what}` ({node.op}) is not supported in a traced SNN", origin=origin,
+                hint="supported between modules: residual `a + b` of two tensors and flatten of all "
+                     "feature axes; put other computation in a module and register a converter")
+
+
+def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs: list[str]) -> Any:
+    """Convert `module` (called at `path` on the tensors named `inputs`) into ctx: through its converter,
+    or by tracing its forward(). Used by the time-loop containers of the SNN-library extensions, whose
+    bodies are whole per-step networks. Returns a name, or a tuple of names for several outputs."""
+    if has_converter(module):
+        return ctx.convert(module, path, inputs)
+    try:
+        fx_graph = SNNTracer().trace(module)
+    except CompileError:
+        raise
+    except Exception as exc:
+        raise error("SNC107", f"torch.fx could not trace `{path}` ({type(module).__name__}): {exc}", origin=path,
+                    hint="data-dependent control flow cannot be traced; move it into a module with a "
+                         "registered converter") from None
+    modules = dict(module.named_modules())
+    names: dict[fx.Node, Any] = {}
+    bound = iter(inputs)
+    for node in fx_graph.nodes:
+        if node.op == "placeholder":
+            names[node] = next(bound, UnusedOutput(f"`{path}` reads its argument `{node.target}`, which "
+                                                   "the compiled network does not provide"))
+        elif node.op == "call_module":
+            names[node] = ctx.convert(modules[node.target], f"{path}.{node.target}", _tensor_args(node, names))
+        elif node.op in ("call_function", "call_method"):
+            names[node] = _convert_function(ctx, node, names, prefix=path)
+        elif node.op == "output":
+            result = _flat_args(node.args)
+            if len(result) == 1 and isinstance(result[0], fx.Node) and isinstance(names[result[0]], tuple):
+                return names[result[0]]  # passes on a multi-output module's result (spikes, states...)
+            outputs = _tensor_args(node, names)
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        else:
+            raise error("SNC101", f"`{node.op} {node.target}` reads a tensor attribute in forward()",
+                        origin=_origin(node, path), hint="wrap parameters in a module with a converter")
+    raise error("SNC101", f"`{path}` returns nothing", origin=path)
