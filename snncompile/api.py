@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from snncompile import __version__, ir
+from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.frontend import trace
 from snncompile.frontend.nir.reader import is_nir_path, load_nir
@@ -20,6 +20,7 @@ from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
+from snncompile.version import __version__
 
 
 @dataclass

@@ -12,7 +12,7 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.frontend.onnx.reader import conv_from_function, node_attributes, pool_from_function
+from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pool_from_function
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.onnx.export import DOMAIN, INPUT_PREFIX, STATE_IN
 from snncompile.targets.onnx.fixed_export import ARITHMETIC

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from snncompile import __version__, ir
+from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, InternalError
 from snncompile.passes import Pipeline, Rule
 from snncompile.passes.pipelines import float_passes
@@ -25,6 +25,7 @@ from snncompile.targets.nir.legalize import (
     nir_findings,
 )
 from snncompile.targets.nir.quantized import NirDequantize
+from snncompile.version import __version__
 
 EQUATIONS = ("v[t] = (1 - dt/tau)*v[t-1] + (dt*r/tau)*I[t]; z[t] = [v[t] > v_threshold]; v[t] = v_reset where "
              "z[t]; CubaLIF: i[t] = (1 - dt/tau_syn)*i[t-1] + (dt*w_in/tau_syn)*S[t] first, then v with I = i[t]")
