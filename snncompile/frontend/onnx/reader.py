@@ -11,11 +11,11 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.formats.onnx_naming import ARITHMETIC, DELAY_IN, DOMAIN, INPUT_PREFIX, METADATA_KEY
 from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pair, pool_from_function
 from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
 from snncompile.frontend.onnx.torch_reader import read_torch_onnx
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.targets.onnx.export import DELAY_IN, DOMAIN, INPUT_PREFIX
 
 CMP = {"gt": ">", "ge": ">="}
 
@@ -37,8 +37,8 @@ def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | 
     (frontend/onnx/torch_reader.py). `timesteps` overrides the model's T. Unsupported nodes raise SNC951."""
     proto = load_proto(model)
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props["snncompile"]) if "snncompile" in props else None
-    if (meta or props).get("arithmetic") == "loihi-fixed":
+    meta = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else None
+    if (meta or props).get("arithmetic") == ARITHMETIC:
         return read_fixed_onnx(proto)
     if meta is None:
         return read_torch_onnx(proto, timesteps)
