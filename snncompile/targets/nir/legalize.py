@@ -12,11 +12,17 @@ from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
-from snncompile.targets.nir.export import NEURON_KINDS, memoryless
 
 APPROXIMATIONS = ("reset", "non-strict")
 """Opt-in names: export a reset NIR cannot express as reset to v_reset = 0; export `≥` as NIR's `>`."""
+NEURON_KINDS: tuple[type[ir.Op], ...] = (ir.LIF, LIFExt)
+"""The neuron ops NIR can state (as IF, LIF, CubaLIF, or LI/I + Threshold)."""
 SUPPORTED = frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.LIF, LIFExt, ir.Readout})
+
+
+def memoryless(op: ir.Op) -> bool:
+    """True when the membrane carries nothing from one step to the next (decay 0): the reset is irrelevant."""
+    return bool(np.all(op.decay == 0))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from snncompile.passes import Pipeline, Rule
 from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import Capabilities, Target
 from snncompile.targets.loihi.target import calibrated, loihi_passes
-from snncompile.targets.nir.export import NEURON_KINDS, to_nir
 from snncompile.targets.nir.legalize import (
     APPROXIMATIONS,
+    NEURON_KINDS,
     SUPPORTED,
     NirLegalize,
     NirMaxPool,
@@ -101,6 +101,8 @@ class NirTarget(Target[NirOptions]):
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
         import nir
+
+        from snncompile.targets.nir.export import to_nir  # the nir library only when writing a .nir file
 
         opts = self.options
         approx = [d.render() for d in nir_findings(graph, opts) if d.severity == "warning"]
