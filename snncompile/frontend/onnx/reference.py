@@ -11,6 +11,7 @@ import torch
 
 from snncompile import ir
 from snncompile.formats.onnx_naming import FLOAT_ARITHMETIC, METADATA_KEY
+from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
 from snncompile.targets.onnx.driver import run_onnx
 from snncompile.verification.check import CheckReport, LayerAgreement
@@ -72,7 +73,7 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
     res = simulate(traced, x, dtype=dtype)
     cmp = compare(traced, compiled, x)
     rows = []
-    for n in traced.of_kind(*ir.NEURON_OPS):
+    for n in float_neurons(traced):
         got = None if ref is None else ref.get(spikes.get(n.name, n.name))
         mism = 0 if ref is None else -1 if got is None else int(np.sum(got != res[n.name]))
         rows.append(LayerAgreement(n.name, int(res[n.name].size), mism, cmp.mismatches.get(n.name)))

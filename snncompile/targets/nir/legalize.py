@@ -10,6 +10,7 @@ import numpy as np
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
+from snncompile.ir.traits import WeightedSynapse
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
 
@@ -157,7 +158,7 @@ def gain_to_weights(graph: ir.Graph) -> tuple[ir.Graph, list[Diagnostic]]:
         f, g_new = _row_factor(op, shapes[op.name])
         for e in op.inputs:
             syn = graph.node(e.src)
-            rows = _channel_rows(f, syn) if isinstance(syn, (ir.Dense, ir.Conv2d)) else None
+            rows = _channel_rows(f, syn) if isinstance(syn, WeightedSynapse) else None
             if rows is None or (e.src in factors and not np.array_equal(factors[e.src], rows)):
                 problems.append(_diag("SNC804", op, f"input gain cannot move into %{e.src} ({syn.kind}, per-channel "
                                       "factor or shared with other neurons)", "use input_gain='r'"))
