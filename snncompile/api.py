@@ -10,16 +10,17 @@ from typing import Any
 
 from torch import nn
 
-from snncompile import __version__, ir
+from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.frontend import trace
-from snncompile.frontend.nir.reader import is_nir_path, load_nir
-from snncompile.frontend.pytorch.load import is_onnx_path, load_model, load_onnx
+from snncompile.frontend.pytorch.load import load_model, load_onnx
+from snncompile.frontend.sources import is_nir_path, is_onnx_path
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
+from snncompile.version import __version__
 
 
 @dataclass
@@ -65,6 +66,8 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     ctx = PassContext()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
+        from snncompile.frontend.nir.reader import load_nir  # the nir library only when a .nir file is given
+
         imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps,  # type: ignore[arg-type]
                             reset=nir_reset)
         model, traced = imported.nir_graph, imported.graph

@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 
 from snncompile import ir
-from snncompile.ir.ops_ext import LIFExt
 from snncompile.ir.stats import synapse_count
+from snncompile.ir.traits import Neuron, PassThrough, Pooling, Synapse, WeightedSynapse
 from snncompile.targets.base import Target
-from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense
+from snncompile.targets.loihi.ops import Encode, SkipDense
 
-POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, LIFExt, LoihiLIF)
-SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, SkipDense)
-PASS_THROUGH: tuple[type[ir.Op], ...] = (ir.Flatten, ir.Identity, Encode)
+SYNAPSES: tuple[type, ...] = (Synapse, Pooling, SkipDense)
+"""What the estimate counts as a synapse: linear synapses, pooling windows and Loihi's stored skip synapses."""
+PASS_THROUGH: tuple[type, ...] = (PassThrough, Encode)
+"""What it looks through to find a synapse's source: reshapes and Loihi's input encoding."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def _connections(node: ir.Op, graph: ir.Graph) -> int:
 
 def _stored(node: ir.Op) -> int:
     """Weights actually stored when a conv kernel is shared across positions (pooling stores none)."""
-    if isinstance(node, (ir.Dense, ir.Conv2d)):
-        return int(node.weight.size)
+    if isinstance(node, WeightedSynapse):
+        return int(node.weight.size)  # type: ignore[attr-defined]
     return int(np.count_nonzero(node.weight)) if isinstance(node, SkipDense) else 0
 
 
@@ -76,7 +77,7 @@ def source_of(graph: ir.Graph, node: ir.Op) -> str:
     """The population or input a synapse reads, through flatten / identity / encode and pooling (a pooled
     spike map is counted at its source's rate)."""
     src = graph.node(node.inputs[0].src)
-    while isinstance(src, (*PASS_THROUGH, ir.Pool2d, ir.MaxPool2d)):
+    while isinstance(src, (*PASS_THROUGH, Pooling)):
         src = graph.node(src.inputs[0].src)
     return src.name
 
@@ -117,7 +118,7 @@ def _weight_bits(target: Target[Any] | str) -> int:
 
 
 def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> list[dict[str, Any]]:
-    pops = graph.of_kind(*POPULATIONS)
+    pops = graph.of_kind(Neuron)
     by_name = {p.name: p for p in pops}
     bits = _weight_bits(target)
     rows = []
@@ -147,7 +148,7 @@ def synaptic_ops(graph: ir.Graph, rates: Mapping[str, float] | None, timesteps: 
     without a measured rate count as firing at every step (an upper bound). Returns (SynOps, assumed)."""
     total, assumed = 0.0, []
     # per population: a synapse read by several populations (MLF levels) needs a copy on each one's core
-    for node in (s for p in graph.of_kind(*POPULATIONS) for s in _population_inputs(graph, p)):
+    for node in (s for p in graph.of_kind(Neuron) for s in _population_inputs(graph, p)):
         src = source_of(graph, node)
         rate = None if rates is None else rates.get(src)
         if rate is None:

@@ -9,8 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
-from snncompile import __version__
 from snncompile.errors import CompileError, InternalError
+from snncompile.version import __version__
 
 EXIT_OK, EXIT_COMPILE_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 

@@ -90,7 +90,7 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 
 
 def _run_check(result: object, require_exact: bool = True) -> None:
-    from snncompile.frontend.pytorch.load import is_onnx_path
+    from snncompile.frontend.sources import is_onnx_path
     from snncompile.verification.check import check_compile, random_input
 
     x = random_input(result.traced)  # type: ignore[attr-defined]
@@ -140,8 +140,9 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 
     from snncompile.api import load
     from snncompile.frontend import trace
-    from snncompile.frontend.nir.reader import is_nir_path, load_nir
-    from snncompile.frontend.pytorch.load import is_onnx_path, load_onnx
+    from snncompile.frontend.nir.reader import load_nir
+    from snncompile.frontend.pytorch.load import load_onnx
+    from snncompile.frontend.sources import is_nir_path, is_onnx_path
     from snncompile.ir import print_graph
     from snncompile.ir.stats import node_stats
 

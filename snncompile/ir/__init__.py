@@ -1,6 +1,6 @@
 """The snncompile intermediate representation: frozen ops, graphs, verification, printing, serialization."""
 
-from snncompile.ir import ops_ext
+from snncompile.ir import ops_ext, traits
 from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError
 from snncompile.ir.graph import Graph
 from snncompile.ir.ops_neuron import LIF, MPBNLIF, Readout
@@ -9,13 +9,9 @@ from snncompile.ir.ops_synapse import Add, Conv2d, Dense, Flatten, Identity, Inp
 from snncompile.ir.printer import print_graph
 from snncompile.ir.verify import verify, verify_or_raise
 
-NEURON_OPS: tuple[type[Op], ...] = (LIF, MPBNLIF, ops_ext.LIFExt)
-"""Float spiking-neuron op kinds (whose outputs differential checks compare spike for spike)."""
-
 __all__ = [
     "LIF",
     "MPBNLIF",
-    "NEURON_OPS",
     "OP_REGISTRY",
     "Add",
     "BatchNorm",
@@ -33,7 +29,9 @@ __all__ = [
     "Readout",
     "Shape",
     "ShapeError",
+    "ops_ext",
     "print_graph",
+    "traits",
     "verify",
     "verify_or_raise",
 ]

@@ -63,7 +63,8 @@ class Graph:
             shapes[n.name] = n.infer_shape([shapes[e.src] for e in n.inputs])
         return MappingProxyType(shapes)
 
-    def of_kind(self, *kinds: type[Op]) -> list[Op]:
+    def of_kind(self, *kinds: type) -> list[Op]:
+        """Nodes that are instances of any of `kinds` (op classes or ir.traits categories)."""
         return [n for n in self.nodes if isinstance(n, kinds)]
 
     @property

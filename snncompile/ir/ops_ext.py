@@ -9,12 +9,13 @@ import numpy as np
 
 from snncompile.ir.base import Op, Shape, ShapeError
 from snncompile.ir.ops_neuron import COMPARISONS, fan_in_shape
+from snncompile.ir.traits import Neuron
 
 RESET_TIMINGS = ("immediate", "delayed", "double")
 
 
 @dataclass(frozen=True, eq=False)
-class LIFExt(Op):
+class LIFExt(Op, Neuron):
     """Binary LIF with an optional synaptic current and a choice of reset timing. Per neuron n, with
     i[-1] = v[-1] = 0 and x[t] the sum of all inputs (synaptic fan-in):
 

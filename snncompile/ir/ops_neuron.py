@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from snncompile.ir.base import Op, Shape, ShapeError, bias_problems
+from snncompile.ir.traits import Neuron, Normalization, Output
 
 
 def fan_in_shape(op: Op, in_shapes: list[Shape]) -> Shape:
@@ -21,7 +22,7 @@ RESETS = ("zero", "subtract", "none")
 
 
 @dataclass(frozen=True, eq=False)
-class LIF(Op):
+class LIF(Op, Neuron):
     """Leaky integrate-and-fire population with K independent levels (K = 1: binary LIF, K > 1: MLF).
 
     For every neuron n and level k, with v_k[-1] = 0:
@@ -70,7 +71,7 @@ class LIF(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class MPBNLIF(Op):
+class MPBNLIF(Op, Neuron, Normalization):
     """LIF whose firing is decided by a BN of its raw membrane (MPBN, official form), v[-1] = 0:
         h[t] = decay[n] · v[t−1] + x[t]
         m̂[t] = ((h[t] − μ) / √(σ² + ε)) · γ + β        (μ, σ², γ, β per channel or per element)
@@ -123,7 +124,7 @@ class MPBNLIF(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Readout(Op):
+class Readout(Op, Output):
     """Non-spiking output layer: y = (1/T) Σ_t (W x[t] + b), W of shape [classes, in]. Must be a graph output.
     With several inputs, x[t] is the sum of all inputs in order."""
 

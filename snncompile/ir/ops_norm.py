@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape
+from snncompile.ir.traits import AffineNorm
 
 
 def channel_view(values: np.ndarray, rank: int) -> np.ndarray:
@@ -28,7 +29,7 @@ class _PerChannel(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class BatchNorm(_PerChannel):
+class BatchNorm(_PerChannel, AffineNorm):
     """Inference BN / tdBN on a current, per channel c (axis 0 of the sample):
     y = ((x − μ_c) / D_c) · (γ_c · scale) + β_c,  D_c = √(σ²_c + ε) if eps_inside else √σ²_c + ε.
     Plain BN has scale = 1; tdBN has scale = α·V_th."""
@@ -58,7 +59,7 @@ class BatchNorm(_PerChannel):
 
 
 @dataclass(frozen=True, eq=False)
-class PSPNorm(_PerChannel):
+class PSPNorm(_PerChannel, AffineNorm):
     """PSP-norm, per channel c, no mean subtraction: y = x · (γ_c / √(m2_c + ε)) (+ β_c when present),
     m2 being the running second raw moment E[x²]."""
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from snncompile.ir.base import Op, Shape, ShapeError, bias_problems, expect_one_shape
+from snncompile.ir.traits import PassThrough, Pooling, Synapse, WeightedSynapse
 
 Pair = tuple[int, int]
 
@@ -25,7 +26,7 @@ class Input(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Dense(Op):
+class Dense(Op, WeightedSynapse):
     """y[t] = W x[t] + b, W of shape [out, in]."""
 
     weight: np.ndarray = None  # type: ignore[assignment]
@@ -51,7 +52,7 @@ def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -
 
 
 @dataclass(frozen=True, eq=False)
-class Conv2d(Op):
+class Conv2d(Op, WeightedSynapse):
     """y[t] = conv2d(x[t], W, stride, padding (zeros), dilation, groups) + b[c]; W is [Co, Ci/g, kh, kw]
     and the operation is torch's cross-correlation."""
 
@@ -95,7 +96,7 @@ def _pool_shape(op: Op, in_shapes: list[Shape], kernel: Pair, stride: Pair, padd
 
 
 @dataclass(frozen=True, eq=False)
-class Pool2d(Op):
+class Pool2d(Op, Synapse, Pooling):
     """Average or sum pooling per channel, zero padding counted:
     sum: y[t] = Σ_window x[t];  avg: y[t] = Σ_window x[t] / (kh·kw)."""
 
@@ -113,7 +114,7 @@ class Pool2d(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class MaxPool2d(Op):
+class MaxPool2d(Op, Pooling):
     """y[t] = max over the window of x[t] (padding never wins); for binary spikes this is an OR."""
 
     kernel: Pair = (2, 2)
@@ -127,7 +128,7 @@ class MaxPool2d(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Flatten(Op):
+class Flatten(Op, PassThrough):
     """y[t] = x[t] reshaped to one axis in C-major (C, H, W) order."""
 
     kind: ClassVar[str] = "flatten"
@@ -151,7 +152,7 @@ class Add(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Identity(Op):
+class Identity(Op, PassThrough):
     """y[t] = x[t]. Kept from the frontend (nn.Identity, eval-mode dropout) until canonicalize drops it."""
 
     reason: str = "identity"

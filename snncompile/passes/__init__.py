@@ -3,10 +3,9 @@
 from snncompile.passes.base import PASS_REGISTRY, Pass, PassContext, Rule
 from snncompile.passes.canonicalize import Canonicalize
 from snncompile.passes.fold_norm import FoldNorm
-from snncompile.passes.legalize_threshold import LegalizeThreshold
 from snncompile.passes.lower_mlf import LowerMLF
 from snncompile.passes.lower_residual import LowerResidual
 from snncompile.passes.manager import PassRecord, Pipeline
 
-__all__ = ["PASS_REGISTRY", "Canonicalize", "FoldNorm", "LegalizeThreshold", "LowerMLF", "LowerResidual", "Pass",
+__all__ = ["PASS_REGISTRY", "Canonicalize", "FoldNorm", "LowerMLF", "LowerResidual", "Pass",
            "PassContext", "PassRecord", "Pipeline", "Rule"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snncompile import ir
+from snncompile.ir.traits import Pooling
 from snncompile.passes.base import Pass, PassContext
 from snncompile.passes.rewrite import bypass, live_nodes
 
@@ -26,7 +27,7 @@ def _is_passthrough(node: ir.Op, graph: ir.Graph) -> str | None:
         return f"C2 dropped redundant flatten %{node.name}"
     if isinstance(node, ir.Add) and len(node.inputs) == 1:
         return f"C3 dropped single-operand add %{node.name}"
-    if isinstance(node, (ir.Pool2d, ir.MaxPool2d)) and node.kernel == (1, 1) and node.stride == (1, 1) \
+    if isinstance(node, Pooling) and node.kernel == (1, 1) and node.stride == (1, 1) \
             and node.padding == (0, 0):
         return f"C5 dropped 1x1 pooling %{node.name}"
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import singledispatch
 
 import numpy as np
 
@@ -78,30 +79,54 @@ def scale_only(scale: np.ndarray) -> Affine:
     return Affine(np.asarray(scale, dtype=np.float64), zero, zero)
 
 
+@singledispatch
 def describe(node: ir.Op) -> str:
     """Short description of a norm for notes: `batchnorm %bn (ε inside √(σ²+ε), scale 0.5)`."""
-    if isinstance(node, ir.BatchNorm):
-        form = "√(σ²+ε)" if node.eps_inside else "√σ²+ε"
-        return f"batchnorm %{node.name} (D = {form}, scale {node.scale:.6g})"
-    if isinstance(node, ir.PSPNorm):
-        return f"pspnorm %{node.name} ({'with' if node.bias is not None else 'no'} bias)"
     return f"{node.kind} %{node.name}"
 
 
-def affine_of(node: ir.BatchNorm | ir.PSPNorm) -> Affine:
-    """BatchNorm: a = γ·scale / D (D in the node's own ε form), m = μ, β = bias.
-    PSPNorm:   a = γ / √(m2 + ε), m = 0, β = bias or 0.
+@describe.register(ir.BatchNorm)
+def _describe_batchnorm(node: ir.BatchNorm) -> str:
+    form = "√(σ²+ε)" if node.eps_inside else "√σ²+ε"
+    return f"batchnorm %{node.name} (D = {form}, scale {node.scale:.6g})"
+
+
+@describe.register(ir.PSPNorm)
+def _describe_pspnorm(node: ir.PSPNorm) -> str:
+    return f"pspnorm %{node.name} ({'with' if node.bias is not None else 'no'} bias)"
+
+
+Channels = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+"""(D, a, m, β) per channel: the denominator and the affine y = a·(x − m) + β."""
+
+
+@singledispatch
+def channel_affine(node: ir.Op) -> Channels:
+    """(D, a, m, β) of an AffineNorm op. A new affine normalization registers its own function here: with its
+    op class (trait ir.traits.AffineNorm) that is all fold-norm needs (F1–F6 then apply)."""
+    raise TypeError(f"{node.kind} has no per-channel affine registered in passes/fold_affine.py")
+
+
+@channel_affine.register(ir.BatchNorm)
+def _batchnorm_affine(node: ir.BatchNorm) -> Channels:
+    """a = γ·scale / D (D in the node's own ε form), m = μ, β = bias."""
+    denom = node.denominator()
+    return denom, node.weight * node.scale / denom, node.mean, node.bias
+
+
+@channel_affine.register(ir.PSPNorm)
+def _pspnorm_affine(node: ir.PSPNorm) -> Channels:
+    """a = γ / √(m2 + ε), m = 0, β = bias or 0."""
+    denom = np.sqrt(node.moment2 + node.eps)
+    scale = node.weight / denom
+    return denom, scale, np.zeros_like(scale), node.bias if node.bias is not None else np.zeros_like(scale)
+
+
+def affine_of(node: ir.Op) -> Affine:
+    """The Affine of an AffineNorm op (channel_affine).
     Raises NotFoldable(SNC503) for a zero or non-finite denominator or a non-finite a."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if isinstance(node, ir.BatchNorm):
-            denom = node.denominator()
-            scale = node.weight * node.scale / denom
-            shift, offset = node.mean, node.bias
-        else:
-            denom = np.sqrt(node.moment2 + node.eps)
-            scale = node.weight / denom
-            shift = np.zeros_like(scale)
-            offset = node.bias if node.bias is not None else np.zeros_like(scale)
+        denom, scale, shift, offset = channel_affine(node)
     bad = ~(np.isfinite(denom) & (denom > 0) & np.isfinite(scale))
     if np.any(bad):
         c = int(np.argmax(bad))

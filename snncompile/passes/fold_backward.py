@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile import ir
+from snncompile.ir.traits import AffineNorm, WeightedSynapse
 from snncompile.passes.fold_affine import Affine, NotFoldable
 from snncompile.passes.fold_plan import Plan
 
@@ -58,10 +59,10 @@ class Absorber:
 
     def node(self, node: ir.Op, aff: Affine, exclusive: bool) -> ir.Edge:
         own = exclusive and self.plan.owned(node.name)
-        if isinstance(node, (ir.Conv2d, ir.Dense)):
+        if isinstance(node, WeightedSynapse):
             return self.plan.emit(node, own, weight=node.weight * _rows(aff.scale, node.weight),
                                   bias=aff.fold_bias(node.bias))
-        if isinstance(node, (ir.BatchNorm, ir.PSPNorm)):
+        if isinstance(node, AffineNorm):
             self.plan.notes.append(f"F4 composed the affine into {node.kind} %{node.name} (γ·a, a·(β − m) + β_a)")
             return self.plan.emit(node, own, weight=node.weight * aff.scale, bias=aff.fold_bias(node.bias))
         if isinstance(node, ir.Add):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snncompile import ir
+from snncompile.ir.traits import PassThrough, Pooling
 from snncompile.passes.fold_affine import PADDED_CONV, Affine, NotFoldable, full, per_channel
 from snncompile.passes.fold_plan import Plan
 
@@ -46,7 +47,7 @@ class Forwarder:
                               "see 0, not b")
         inputs = tuple(ir.Edge(replacement.src, replacement.delay + e.delay) if e.src == src else e
                        for e in node.inputs)
-        if isinstance(node, (ir.Identity, ir.Flatten, ir.Pool2d, ir.MaxPool2d)):
+        if isinstance(node, (PassThrough, Pooling)):
             self._through(node, inputs, a, b)
             return
         if len(node.inputs) != 1:
@@ -86,7 +87,7 @@ class Forwarder:
         shape = self.plan.graph.shapes[node.name]
         if isinstance(node, ir.Flatten):
             a, b = a.reshape(-1), b.reshape(-1)
-        elif isinstance(node, (ir.Pool2d, ir.MaxPool2d)):
+        elif isinstance(node, Pooling):
             a, b = self._pooled(node, a, b, shape)
         self.plan.put(node, node.replace(inputs=inputs))
         self._readers(node.name, ir.Edge(node.name), a, b)

@@ -55,6 +55,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, InternalError
+from snncompile.ir.traits import AffineNorm, Normalization
 from snncompile.passes.base import Pass, PassContext, Rule
 from snncompile.passes.fold_affine import HINTS, NOT_FOLDABLE, NOT_POSITIVE, NotFoldable, affine_of, describe
 from snncompile.passes.fold_backward import Absorber
@@ -62,18 +63,16 @@ from snncompile.passes.fold_forward import Forwarder
 from snncompile.passes.fold_mpbn import fold_mpbn
 from snncompile.passes.fold_plan import Plan, largest_change, original_name
 
-NORMS: tuple[type[ir.Op], ...] = (ir.BatchNorm, ir.PSPNorm, ir.MPBNLIF)
-
 
 def _no_norms(graph: ir.Graph) -> list[Diagnostic]:
     return [Diagnostic("SNC301", f"{n.kind} %{n.name} is still in the graph", node=n.name,
-                       origin=n.origin or None) for n in graph.of_kind(*NORMS)]
+                       origin=n.origin or None) for n in graph.of_kind(Normalization)]
 
 
 NO_NORMS = Rule("no-norm-ops", _no_norms, "no BatchNorm, PSPNorm or MPBNLIF node remains")
 
 
-def fold_affine_norm(plan: Plan, norm: ir.BatchNorm | ir.PSPNorm) -> None:
+def fold_affine_norm(plan: Plan, norm: ir.Op) -> None:
     """F1–F5 into the producers; failing that, F6 into the readers; failing both, NotFoldable."""
     aff = affine_of(norm)
     backward = plan.fork()
@@ -171,7 +170,7 @@ class FoldNorm(Pass):
 
 
 def _next_norm(graph: ir.Graph, deferred: dict[str, Diagnostic]) -> ir.Op | None:
-    return next((n for n in graph.nodes if isinstance(n, (ir.BatchNorm, ir.PSPNorm)) and n.name not in deferred),
+    return next((n for n in graph.nodes if isinstance(n, AffineNorm) and n.name not in deferred),
                 None)
 
 

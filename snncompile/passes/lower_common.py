@@ -1,4 +1,4 @@
-"""Shared pieces of lower-mlf, lower-residual and legalize-threshold: graph rules, synapse kinds, fresh names."""
+"""Shared pieces of lower-mlf and lower-residual: graph rules, synapse kinds, fresh names."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
+from snncompile.ir.traits import Normalization, Synapse
 from snncompile.passes.base import Rule
 
 NEURONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF)
-"""Spiking populations: several inputs are summed synaptic fan-in."""
-
-SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d)
-"""Linear per-step ops that can stand for a synapse into a neuron (Pool2d: a fixed-weight depthwise one)."""
+"""The Neuron ops the lowering passes give synaptic inputs (R4, R5). A choice of these passes, not a category:
+a library neuron (LIFExt) keeps its inputs as converted, which every target that accepts it runs as they are."""
 
 
 def synapse_of(graph: ir.Graph, edge: ir.Edge) -> ir.Op | None:
@@ -21,7 +20,7 @@ def synapse_of(graph: ir.Graph, edge: ir.Edge) -> ir.Op | None:
     node = graph.node(edge.src)
     if isinstance(node, ir.Flatten):
         node = graph.node(node.inputs[0].src)
-    return node if isinstance(node, SYNAPSES) else None
+    return node if isinstance(node, Synapse) else None
 
 
 class NameSource:
@@ -54,7 +53,7 @@ def _diag(node: ir.Op, message: str, hint: str | None = None) -> Diagnostic:
 
 def _no_norms(graph: ir.Graph) -> list[Diagnostic]:
     return [_diag(n, f"{n.kind} is still in the graph", "run fold-norm first")
-            for n in graph.of_kind(ir.BatchNorm, ir.PSPNorm, ir.MPBNLIF)]
+            for n in graph.of_kind(Normalization)]
 
 
 def _binary_neurons(graph: ir.Graph) -> list[Diagnostic]:
@@ -71,15 +70,8 @@ def _synaptic_inputs(graph: ir.Graph) -> list[Diagnostic]:
             for n in graph.of_kind(*NEURONS) for e in n.inputs if synapse_of(graph, e) is None]
 
 
-def _shared_thresholds(graph: ir.Graph) -> list[Diagnostic]:
-    return [_diag(n, "thresholds differ within the population")
-            for n in graph.of_kind(ir.LIF) if np.ptp(n.threshold) != 0]  # type: ignore[attr-defined]
-
-
 NO_NORMS = Rule("no-norm-nodes", _no_norms, "BatchNorm, PSPNorm and MPBNLIF have been folded away")
 BINARY_NEURONS = Rule("binary-neurons", _binary_neurons, "every LIF has one level (binary spikes)")
 NO_ADDS = Rule("no-adds", _no_adds, "residual sums are synaptic fan-in, no add node is left")
 SYNAPTIC_INPUTS = Rule("synaptic-neuron-inputs", _synaptic_inputs,
                        "every neuron input is a Dense, Conv2d or Pool2d (possibly through a Flatten)")
-SHARED_THRESHOLDS = Rule("one-threshold-per-layer", _shared_thresholds,
-                         "every LIF population has a single threshold value")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.ir.traits import Output, PassThrough, Synapse, WeightedSynapse
 from snncompile.passes.base import Pass, PassContext
 from snncompile.passes.lower_common import (
     NEURONS,
@@ -41,8 +42,10 @@ from snncompile.passes.lower_common import (
 Term = tuple[ir.Edge, str]
 """One summand: an edge into a node that survives the pass, and the population it stems from."""
 
-LINEAR: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.Identity)
-FAN_IN: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, ir.Readout)
+LINEAR: tuple[type, ...] = (Synapse, PassThrough)
+"""Ops that distribute over a sum, so they are split over its terms (R2, R3)."""
+FAN_IN: tuple[type, ...] = (*NEURONS, Output)
+"""Ops that take a sum as several fan-in inputs (R4)."""
 
 
 def bias_share(op: ir.Op, index: int) -> object:
@@ -53,7 +56,7 @@ def bias_share(op: ir.Op, index: int) -> object:
 def copy_synapse(op: ir.Op, index: int, edge: ir.Edge, name: str) -> ir.Op:
     """Copy `index` of a linear op split over a sum, reading one term."""
     changes: dict[str, object] = {"name": name, "inputs": (edge,)}
-    if isinstance(op, (ir.Dense, ir.Conv2d)):
+    if isinstance(op, WeightedSynapse):
         changes["bias"] = bias_share(op, index)
     return op.replace(**changes)
 
@@ -99,7 +102,7 @@ class _Distributor:
             return [(ir.Edge(node.name), node.name)]
         copies = [copy_synapse(node, i, edge, self.names.fresh(f"{node.name}.from.{root}"))
                   for i, (edge, root) in enumerate(terms)]
-        rule = "R2" if isinstance(node, (ir.Dense, ir.Conv2d)) else "R3"
+        rule = "R2" if isinstance(node, WeightedSynapse) else "R3"
         self.ctx.note(f"{rule} split %{node.name} over {len(terms)} terms into "
                       + ", ".join(f"%{c.name}" for c in copies))
         self.copies[node.name] = copies

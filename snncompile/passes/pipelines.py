@@ -11,8 +11,8 @@ from snncompile.passes.manager import Pipeline
 
 
 def float_passes() -> tuple[Pass, ...]:
-    """Target-independent float passes, in order. Targets with one threshold per layer append
-    legalize-threshold (it refuses thresholds ≤ 0, which the float graph represents exactly)."""
+    """Target-independent float passes, in order. A target with one threshold per layer makes the
+    per-neuron thresholds uniform itself (Loihi: loihi-quantize scales each neuron's rows by gain/θ)."""
     return (Canonicalize(), FoldNorm(), LowerMLF(), LowerResidual())
 
 

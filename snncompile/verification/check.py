@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from snncompile import ir
+from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
 from snncompile.verification.compare import compare
 
@@ -87,7 +88,7 @@ def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None,
 def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor) -> CheckReport:
     """Per neuron layer: spike decisions that differ between PyTorch and the traced IR, and between the
     traced and the compiled IR (lowered MLF levels are summed back); plus the readout difference."""
-    neurons = traced.of_kind(*ir.NEURON_OPS)
+    neurons = float_neurons(traced)
     recorded, y, dtype = model_outputs(model, x, {n.origin for n in neurons})
     x = x.to(dtype)
     res = simulate(traced, x, dtype=dtype)

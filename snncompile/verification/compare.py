@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from snncompile import ir
+from snncompile.ir.traits import float_neurons
 from snncompile.passes.lower_mlf import level_name
 from snncompile.sim.float_ops import MARGINS
 from snncompile.sim.interpreter import SimResult, simulate
@@ -55,7 +56,7 @@ def default_pairs(before: ir.Graph, after: ir.Graph) -> list[tuple[str, str | tu
     """Every neuron node of `before` with the node of the same name in `after`, or else with the sum of
     its lowered level populations (MLF after lower-mlf and lower-residual); others are skipped."""
     pairs: list[tuple[str, str | tuple[str, ...]]] = []
-    for n in before.of_kind(*ir.NEURON_OPS):
+    for n in float_neurons(before):
         levels = None if n.name in after else lowered_levels(before, after, n.name)
         if n.name in after or levels:
             pairs.append((n.name, n.name if levels is None else levels))

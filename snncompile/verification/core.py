@@ -20,6 +20,8 @@ from snncompile.frontend import trace
 from snncompile.targets import Target
 from snncompile.verification.data import VerifyData, load_data
 from snncompile.verification.plugins import Compiled, build_stages, compile_for_verify
+from snncompile.verification.report_html import write_html
+from snncompile.verification.report_json import report_to_json, write_json
 from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
 from snncompile.verification.stages import Layer, neuron_layers
 
@@ -71,8 +73,6 @@ class VerifyReport:
         return next((p for p in self.stats.pairs if p.a == a and p.b == b), None)
 
     def to_json(self) -> dict[str, Any]:
-        from snncompile.verification.report_json import report_to_json
-
         return report_to_json(self)
 
 
@@ -192,10 +192,6 @@ def measured_resources(report: VerifyReport) -> dict[str, Any]:
 def _write(report: VerifyReport, json_path: str | os.PathLike[str] | None,
            html_dir: str | os.PathLike[str] | None) -> None:
     if json_path is not None:
-        from snncompile.verification.report_json import write_json
-
         report.files.append(write_json(report, Path(json_path)))
     if html_dir is not None:
-        from snncompile.verification.report_html import write_html
-
         report.files += write_html(report, Path(html_dir))

@@ -9,7 +9,8 @@ import onnx
 import torch
 
 from snncompile import ir
-from snncompile.verification.stages import POPULATIONS, Layer, Stage, StageOutput, graph_members
+from snncompile.ir.traits import Neuron
+from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 
 class OnnxStage(Stage):
@@ -31,7 +32,7 @@ class OnnxStage(Stage):
         spikes = {layer: sum(out[n] for n in names) for layer, names in graph_members(self.graph, self.layers).items()
                   if all(n in out for n in names)}
         logits = out.get(self.graph.outputs[0])
-        pops = [n.name for n in self.graph.nodes if isinstance(n, POPULATIONS) and n.name in out]
+        pops = [n.name for n in self.graph.nodes if isinstance(n, Neuron) and n.name in out]
         counts = {n: (float(out[n].sum()), int(out[n].size)) for n in pops}
         return StageOutput(spikes, logits if logits is not None and logits.ndim == 2 else None, torch.float64,
                            {}, counts)

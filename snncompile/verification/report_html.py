@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from snncompile.errors import error
+from snncompile.verification.report_json import layer_json
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,8 +63,6 @@ def plot_agreement(report: VerifyReport, path: Path) -> None:
 
 
 def plot_quantization(report: VerifyReport, path: Path) -> None:
-    from snncompile.verification.report_json import layer_json
-
     rows = [layer_json(report, la).get("quantization", {}) for la in report.layers]
     fig = _figure(max(6.0, 0.35 * len(report.layers)), 4.8)
     top, bottom = fig.subplots(2, 1, sharex=True)

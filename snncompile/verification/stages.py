@@ -11,6 +11,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.errors import InternalError
+from snncompile.ir.traits import Neuron, float_neurons
 from snncompile.passes.lower_mlf import level_name
 from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, _sum
 from snncompile.sim.interpreter import simulate
@@ -38,7 +39,7 @@ class Layer:
 def neuron_layers(traced: ir.Graph) -> list[Layer]:
     """Every neuron node of the traced graph, in topological order."""
     return [Layer(n.name, n.origin, tuple(traced.shapes[n.name]), int(getattr(n, "levels", 1)))
-            for n in traced.of_kind(*ir.NEURON_OPS)]
+            for n in float_neurons(traced)]
 
 
 @dataclass
@@ -86,13 +87,6 @@ class TorchStage(Stage):
         return StageOutput(spikes, logits, used)
 
 
-def _population_types() -> tuple[type[ir.Op], ...]:
-    from snncompile.targets.loihi.ops import LoihiLIF
-
-    return (*ir.NEURON_OPS, LoihiLIF)
-
-
-POPULATIONS = _population_types()
 
 
 def graph_members(graph: ir.Graph, layers: list[Layer]) -> dict[str, tuple[str, ...]]:
@@ -124,7 +118,7 @@ class GraphStage(Stage):
         if self.graph is None:
             raise InternalError(f"stage {self.name} has no graph")
         members = graph_members(self.graph, self.layers)
-        pops = [n.name for n in self.graph.nodes if isinstance(n, POPULATIONS)]
+        pops = [n.name for n in self.graph.nodes if isinstance(n, Neuron)]
         wanted = [n for names in members.values() for n in names] + pops
         probe = ir.Graph(self.graph.nodes, tuple(dict.fromkeys((*self.graph.outputs, *wanted))),
                          self.graph.metadata)

@@ -12,7 +12,6 @@ from snncompile import ir
 from snncompile.datasets import digits_split, direct_encode
 from snncompile.frontend import trace
 from snncompile.frontend.pytorch.load import load_model
-from snncompile.passes import LegalizeThreshold, Pipeline
 from snncompile.passes.pipelines import float_pipeline
 from snncompile.sim import simulate
 from snncompile.verification.check import check_compile
@@ -35,8 +34,6 @@ def test_lowered_model_is_spike_exact_on_digits(path: Path) -> None:
     assert [r.name for r in records] == ["canonicalize", "fold-norm", "lower-mlf", "lower-residual"]
     assert all(isinstance(n, LOWERED_KINDS) for n in lowered.nodes), "norms, adds or MPBN survived lowering"
     assert all(n.levels == 1 for n in lowered.of_kind(ir.LIF))
-    # every shipped model was trained to deploy: its thresholds legalize to one per layer
-    lowered, _ = Pipeline((LegalizeThreshold(),)).run(lowered)
     _, _, x_test, y_test = digits_split()
     x = torch.from_numpy(direct_encode(x_test, traced.timesteps)).double()
     report = check_compile(model, traced, lowered, x)

@@ -1,5 +1,6 @@
-"""End to end: traced snncompile.nn models through canonicalize → (fold-norm →) lower-mlf → lower-residual →
-legalize-threshold keep every spike, and the lowered graph still reproduces the PyTorch model."""
+"""End to end: traced snncompile.nn models through canonicalize → (fold-norm →) lower-mlf → lower-residual keep
+every spike, and the lowered graph still reproduces the PyTorch model; folded per-neuron thresholds are made one
+per layer by the Loihi quantizer."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from snncompile import ir
 from snncompile import nn as snn
 from snncompile.errors import CompileError
 from snncompile.frontend import trace
-from snncompile.passes import PASS_REGISTRY, Canonicalize, LegalizeThreshold, LowerMLF, LowerResidual, Pass, Pipeline
+from snncompile.passes import PASS_REGISTRY, Canonicalize, LowerMLF, LowerResidual, Pass, Pipeline
 from snncompile.sim import simulate
+from snncompile.targets.loihi import LoihiTarget
+from snncompile.targets.loihi.ops import LoihiLIF
 from snncompile.verification.compare import compare
 
 _single_thread = census_fixture(Census("pipeline"))
@@ -106,7 +109,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], int]] = {
 
 def lowering(fold: bool) -> tuple[Pass, ...]:
     fold_norm = (PASS_REGISTRY["fold-norm"](),) if fold else ()
-    return (Canonicalize(), *fold_norm, LowerMLF(), LowerResidual(), LegalizeThreshold(reference=1.0))
+    return (Canonicalize(), *fold_norm, LowerMLF(), LowerResidual())
 
 
 def run_model(name: str, seed: int, fold: bool, randomize: Callable[..., nn.Module],
@@ -166,7 +169,7 @@ def test_models_with_norms_through_fold_norm(name: str, randomize: Callable[...,
 
 class MPBNNet(nn.Module):
     """conv → MPBN-LIF → conv (+ spike shortcut) → MPBN-LIF → pool → readout; fold-norm turns the membrane
-    norms into per-channel (or per-neuron) thresholds, which legalize-threshold must make per-layer."""
+    norms into per-channel (or per-neuron) thresholds, which the Loihi quantizer must make per-layer."""
 
     def __init__(self, elementwise: bool) -> None:
         super().__init__()
@@ -201,22 +204,27 @@ def test_mpbn_thresholds_become_per_layer(elementwise: bool, randomize: Callable
         graph, x = mpbn_case(seed, elementwise, True, randomize, random_input)
         folded, _ = Pipeline(fold).run(graph)
         assert any(np.ptp(n.threshold) > 0 for n in folded.of_kind(ir.LIF))
-        if elementwise:  # per-neuron thresholds under a shared conv kernel: refused unless the gain may carry it
-            with pytest.raises(CompileError) as info:
-                Pipeline((LegalizeThreshold(),)).run(folded)
-            assert set(info.value.codes) == {"SNC531"}
-        lowered, _ = Pipeline((LegalizeThreshold(gain_fallback=elementwise),)).run(folded)
-        result = compare(graph, lowered, x)
+        result = compare(graph, folded, x)
         assert result.near_tie() or result.total_mismatches == 0
-        assert sum(result.decisions.values()) and all(np.ptp(n.threshold) == 0 for n in lowered.of_kind(ir.LIF))
+        loihi = LoihiTarget().pipeline()
+        if elementwise:  # per-neuron thresholds under a shared conv kernel: no row scale can carry them
+            with pytest.raises(CompileError) as info:
+                loihi.run(graph)
+            assert "SNC612" in info.value.codes
+            continue
+        quantized, _ = loihi.run(graph)
+        assert {n.kind for n in quantized.of_kind(LoihiLIF)} == {"loihi_lif"}  # one integer threshold each
 
 
 @pytest.mark.skipif("fold-norm" not in PASS_REGISTRY, reason="fold-norm is not available")
 def test_mpbn_firing_at_rest_is_a_diagnostic_with_numbers(randomize: Callable[..., nn.Module],
                                                           random_input: Callable[..., torch.Tensor]) -> None:
-    """Mixed-sign γ gives folded thresholds ≤ 0 (neurons that fire without input): SNC530, every layer."""
+    """Mixed-sign γ gives folded thresholds ≤ 0 (neurons that fire without input): the float graph keeps them
+    (SNC504 warning), Loihi refuses every such layer (SNC613) with the smallest threshold."""
     graph, _ = mpbn_case(0, False, False, randomize, random_input)
+    Pipeline(lowering(True)).run(graph)
     with pytest.raises(CompileError) as info:
-        Pipeline(lowering(True)).run(graph)
-    assert info.value.codes == ["SNC530", "SNC530"]
-    assert all(re.search(r"channel \d+: θ = -\d", d.message) for d in info.value.diagnostics)
+        LoihiTarget().pipeline().run(graph)
+    thresholds = [d for d in info.value.diagnostics if d.code == "SNC613"]
+    assert len(thresholds) == 2
+    assert all(re.search(r"min -\d", d.message) for d in thresholds)

@@ -61,10 +61,6 @@ class NirImport:
     warnings: list[Diagnostic]
 
 
-def is_nir_path(path: object) -> bool:
-    return isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() == ".nir"
-
-
 def read_graph(path: Path) -> nir.NIRGraph:
     """nir.read with type checking; without it for files whose Input keeps a batch dim (norse)."""
     if not path.is_file():

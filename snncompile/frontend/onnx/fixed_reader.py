@@ -12,18 +12,23 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.frontend.onnx.reader import conv_from_function, node_attributes, pool_from_function
-from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
-from snncompile.targets.onnx.export import DOMAIN, INPUT_PREFIX, STATE_IN
-from snncompile.targets.onnx.fixed_export import ARITHMETIC
-from snncompile.targets.onnx.fixed_functions import (
+from snncompile.formats.onnx_naming import (
+    ARITHMETIC,
+    DOMAIN,
     ENCODE,
+    INPUT_PREFIX,
     LIF_PREFIX,
+    METADATA_KEY,
     READOUT_MEAN,
     READOUT_WINDOW,
     SKIP,
-    canonical_function,
+    STATE_IN,
 )
+from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pool_from_function
+from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
+
+# The writer's function builder is the reference a read function body must equal (naming lives in formats/).
+from snncompile.targets.onnx.fixed_functions import canonical_function
 
 Arrays = dict[str, np.ndarray]
 
@@ -41,7 +46,7 @@ def read_fixed_onnx(model: onnx.ModelProto | str | Path) -> ir.Graph:
     exports, raises SNC951 naming the node."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props["snncompile"]) if "snncompile" in props else {}
+    meta = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else {}
     if meta.get("arithmetic") != ARITHMETIC:
         raise CompileError(Diagnostic("SNC952", f"ONNX model is not an snncompile {ARITHMETIC} step model",
                                       hint="export it with --target onnx-loihi"))

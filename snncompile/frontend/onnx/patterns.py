@@ -10,7 +10,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from snncompile.errors import Diagnostic
-from snncompile.targets.onnx.export import STATE_IN, STATE_OUT
+from snncompile.formats.onnx_naming import STATE_IN, STATE_OUT
 
 COMPARISONS = {"Greater": ">", "GreaterOrEqual": ">="}
 FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)

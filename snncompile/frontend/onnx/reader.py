@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import numpy as np
 import onnx
@@ -12,8 +11,11 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.formats.onnx_naming import ARITHMETIC, DELAY_IN, DOMAIN, INPUT_PREFIX, METADATA_KEY
+from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pair, pool_from_function
+from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
+from snncompile.frontend.onnx.torch_reader import read_torch_onnx
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.targets.onnx.export import DELAY_IN, DOMAIN, INPUT_PREFIX
 
 CMP = {"gt": ">", "ge": ">="}
 
@@ -32,17 +34,13 @@ def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | 
     """The IR graph of an ONNX step model. snncompile float models (metadata key `snncompile`) are read
     back exactly; models with `"arithmetic": "loihi-fixed"` go to the integer reader; models without our
     metadata (a PyTorch step module exported with explicit state) go to the pattern reader
-    (frontend/onnx_torch_reader.py). `timesteps` overrides the model's T. Unsupported nodes raise SNC951."""
+    (frontend/onnx/torch_reader.py). `timesteps` overrides the model's T. Unsupported nodes raise SNC951."""
     proto = load_proto(model)
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props["snncompile"]) if "snncompile" in props else None
-    if (meta or props).get("arithmetic") == "loihi-fixed":
-        from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
-
-        return read_fixed_onnx(proto)  # type: ignore[no-any-return]
+    meta = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else None
+    if (meta or props).get("arithmetic") == ARITHMETIC:
+        return read_fixed_onnx(proto)
     if meta is None:
-        from snncompile.frontend.onnx.torch_reader import read_torch_onnx
-
         return read_torch_onnx(proto, timesteps)
     graph = _read_own(proto, meta)
     return graph if timesteps is None else graph.with_nodes(graph.nodes, timesteps=timesteps)
@@ -51,7 +49,7 @@ def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | 
 def _fail(node: onnx.NodeProto, message: str) -> Diagnostic:
     return Diagnostic("SNC951", f"ONNX node `{node.name}` ({node.domain or 'ai.onnx'}.{node.op_type}): {message}",
                       node=node.name or None, hint="only snncompile step models (target onnx) and the PyTorch "
-                      "step-module pattern (frontend/onnx_torch_reader.py) can be read back")
+                      "step-module pattern (frontend/onnx/torch_reader.py) can be read back")
 
 
 def _read_own(proto: onnx.ModelProto, meta: dict[str, object]) -> ir.Graph:
@@ -77,43 +75,9 @@ def _read_own(proto: onnx.ModelProto, meta: dict[str, object]) -> ir.Graph:
     return graph
 
 
-def node_attributes(node: onnx.NodeProto) -> dict[str, Any]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _pair(value: object) -> tuple[int, int]:
-    a, b = list(value)[:2]  # type: ignore[call-overload]
-    return int(a), int(b)
-
-
 def _fan_in(op: str) -> int:
     """n from a function name `<Kind>_in<n>_...`."""
     return int(op.split("_")[1][2:])
-
-
-def conv_kernel(w: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
-    """Inverse of onnx_export.conv_matrices: [kh·kw, g, Ci/g, Co/g] → W [Co, Ci/g, kh, kw]."""
-    _, g, cig, cog = w.shape
-    return np.ascontiguousarray(w.reshape(*kernel, g, cig, cog).transpose(2, 4, 3, 0, 1).reshape(g * cog, cig,
-                                                                                                 *kernel))
-
-
-def conv_from_function(node: onnx.NodeProto, edges: tuple[ir.Edge, ...], matrices: np.ndarray,
-                       bias: np.ndarray | None) -> ir.Conv2d:
-    """ir.Conv2d of a snncompile Conv2d_* call: the kernel from its per-offset matrices, geometry from attributes."""
-    attrs = node_attributes(node)
-    kernel = _pair(attrs["kernel_shape"])
-    return ir.Conv2d(node.name, edges, node.doc_string, weight=conv_kernel(matrices, kernel), bias=bias,
-                     stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]), dilation=_pair(attrs["dilations"]),
-                     groups=int(attrs["group"]))
-
-
-def pool_from_function(node: onnx.NodeProto, edges: tuple[ir.Edge, ...]) -> ir.Pool2d:
-    """ir.Pool2d of a snncompile Pool2d_* call."""
-    attrs = node_attributes(node)
-    mode = attrs["mode"]
-    return ir.Pool2d(node.name, edges, node.doc_string, mode=mode.decode() if isinstance(mode, bytes) else str(mode),
-                     kernel=_pair(attrs["kernel_shape"]), stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]))
 
 
 def _convert(node: onnx.NodeProto, inits: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
@@ -134,9 +98,9 @@ def _convert(node: onnx.NodeProto, inits: dict[str, np.ndarray], shapes: dict[st
         if op == "Sum":
             return ir.Add(name, edges(len(node.input)), origin)
         if op == "MaxPool":
-            return ir.MaxPool2d(name, edges(1), origin, kernel=_pair(attrs["kernel_shape"]),
-                                stride=_pair(attrs["strides"]), padding=_pair(attrs["pads"]),
-                                dilation=_pair(attrs["dilations"]))
+            return ir.MaxPool2d(name, edges(1), origin, kernel=pair(attrs["kernel_shape"]),
+                                stride=pair(attrs["strides"]), padding=pair(attrs["pads"]),
+                                dilation=pair(attrs["dilations"]))
         raise CompileError(_fail(node, "operator not supported by the snncompile ONNX reader"))
     if node.domain != DOMAIN:
         raise CompileError(_fail(node, f"unknown domain {node.domain!r}"))

@@ -10,6 +10,8 @@ import onnx
 import torch
 
 from snncompile import ir
+from snncompile.formats.onnx_naming import FLOAT_ARITHMETIC, METADATA_KEY
+from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
 from snncompile.targets.onnx.driver import run_onnx
 from snncompile.verification.check import CheckReport, LayerAgreement
@@ -20,7 +22,7 @@ def source_io(proto: onnx.ModelProto) -> tuple[dict[str, str], dict[str, str] | 
     """IR neuron name → the ONNX tensor holding its spikes, and the recurrent input → output pairs (None:
     by the step-model naming convention, see onnx_driver.recurrent_pairs)."""
     props = {p.key: p.value for p in proto.metadata_props}
-    if "snncompile" in props:
+    if METADATA_KEY in props:
         return {}, None  # snncompile's own models name spikes as the IR nodes
     from snncompile.frontend.onnx.torch_reader import match_torch_onnx, state_pairs
 
@@ -57,12 +59,12 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
         compiled = compact(compiled)
     dtype = data_dtype(proto)
     x = x.to(dtype)
-    meta = json.loads({p.key: p.value for p in proto.metadata_props}.get("snncompile", "{}"))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY, "{}"))
     ref: dict[str, np.ndarray] | None = None
     spikes: dict[str, str] = {}
     note = "model = the ONNX source run step by step with onnxruntime"
     try:
-        if meta.get("arithmetic", "float64") != "float64":
+        if meta.get("arithmetic", FLOAT_ARITHMETIC) != FLOAT_ARITHMETIC:
             raise ValueError(f"{meta['arithmetic']} arithmetic is the imported graph's own semantics")
         spikes, pairs = source_io(proto)
         ref = run_source(proto, x.numpy(), spikes, pairs)
@@ -71,7 +73,7 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
     res = simulate(traced, x, dtype=dtype)
     cmp = compare(traced, compiled, x)
     rows = []
-    for n in traced.of_kind(*ir.NEURON_OPS):
+    for n in float_neurons(traced):
         got = None if ref is None else ref.get(spikes.get(n.name, n.name))
         mism = 0 if ref is None else -1 if got is None else int(np.sum(got != res[n.name]))
         rows.append(LayerAgreement(n.name, int(res[n.name].size), mism, cmp.mismatches.get(n.name)))

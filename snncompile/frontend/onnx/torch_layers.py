@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 
 from snncompile import ir
+from snncompile.formats.onnx_naming import INPUT_PREFIX
 from snncompile.frontend.onnx.patterns import Index, LifMatch, attr, diagnostic
-from snncompile.targets.onnx.export import INPUT_PREFIX
 
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Constant", "Reshape")
 

@@ -68,10 +68,6 @@ def load_model(path: str | os.PathLike[str], *, trust_pickle: bool = False,
                      "loaded as its state_dict")
 
 
-def is_onnx_path(model: object) -> bool:
-    return isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx")
-
-
 def load_onnx(path: str | os.PathLike[str], timesteps: int | None = None) -> tuple[onnx.ModelProto, ir.Graph]:
     """An .onnx file and its IR graph (frontend/onnx_reader.read_onnx: snncompile step models, their integer
     form, or a PyTorch step module exported with explicit state). timesteps overrides the file's T."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape
 from snncompile.ir.ops_neuron import LIF, Readout, fan_in_shape
+from snncompile.ir.traits import FixedPoint, Neuron
 
 
 def resets_at(step: int, period: int, phase: int) -> bool:
@@ -48,7 +49,7 @@ class ScheduledLIF(LIF):
 
 
 @dataclass(frozen=True, eq=False)
-class LoihiLIF(Op):
+class LoihiLIF(Op, Neuron, FixedPoint):
     """Loihi 2 CUBA LIF population in integers (Lava PyLifModelBitAcc / PyLifResetModelBitAcc, fixed_pt).
 
     A[t] = Σ inputs (synaptic sums, each already delayed by its edge); at every step t:
@@ -91,7 +92,7 @@ class LoihiLIF(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class Encode(Op):
+class Encode(Op, FixedPoint):
     """Input encoding to integer payloads: y[t] = clamp(⌊x[t]·scale + 1/2⌋, low, high).
     Binary spike input is scale 1, low 0, high 1."""
 
@@ -105,7 +106,7 @@ class Encode(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class SkipDense(Op):
+class SkipDense(Op, FixedPoint):
     """A dense synapse between populations of any rank: y[t] = reshape(W · flatten(x[t]), shape),
     flatten and reshape in C-major (C, H, W) order; W is [prod(shape), prod(input shape)]."""
 
@@ -121,7 +122,7 @@ class SkipDense(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class WindowReadout(Readout):
+class WindowReadout(Readout, FixedPoint):
     """Readout over a window of the pipelined run:
     y = (1/length) Σ_{t=start}^{start+length−1} (W x[t] + b)."""
 

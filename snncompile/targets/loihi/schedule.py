@@ -26,6 +26,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.ir.traits import is_float_neuron
 from snncompile.passes.base import Pass, PassContext, Rule
 from snncompile.targets.loihi.caps import DELAY_MAX
 from snncompile.targets.loihi.ops import ScheduledLIF, WindowReadout
@@ -37,7 +38,7 @@ def _only_plain_lif(graph: ir.Graph) -> list[Diagnostic]:
     return [Diagnostic("SNC610", f"`{n.kind}` neurons (e.g. a synaptic current or a delayed reset) have no "
                        "exact Loihi CUBA encoding yet", node=n.name, origin=n.origin or None,
                        hint="use a plain LIF (reset applied in the same step) or compile with --target sim/nir")
-            for n in graph.nodes if isinstance(n, ir.NEURON_OPS) and not isinstance(n, ir.LIF)]
+            for n in graph.nodes if is_float_neuron(n) and not isinstance(n, ir.LIF)]
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
+from snncompile.ir.traits import Synapse
 from snncompile.targets.loihi.ops import Encode, LoihiLIF
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, LoihiLIF)
-SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d)
-SOURCES: tuple[type[ir.Op], ...] = (ir.LIF, LoihiLIF, ir.Input, Encode)
+"""The Neuron ops Loihi runs (its CUBA model): a choice of this target, not a category."""
+SYNAPSES: tuple[type, ...] = (Synapse,)
+"""What a Loihi population accepts as an input: every Synapse op (Dense, Conv2d, sum/avg Pool2d)."""
+SOURCES: tuple[type[ir.Op], ...] = (*POPULATIONS, ir.Input, Encode)
+"""What a synapse may read: a population's spikes or the (encoded) network input."""
 
 
 def diag(code: str, node: ir.Op | None, message: str, hint: str | None = None,

@@ -13,7 +13,6 @@ from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import Target
 from snncompile.targets.loihi.caps import LOIHI_CAPABILITIES, LoihiOptions
 from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
-from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.quantize import LoihiQuantize
 from snncompile.targets.loihi.rules import loihi_rules
 from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
@@ -51,6 +50,8 @@ class LoihiTarget(Target[LoihiOptions]):
         return loihi_rules()
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
+        from snncompile.targets.loihi.emit import emit_loihi  # h5py only when writing an artifact
+
         report["loihi"] = loihi_report(graph)
         return emit_loihi(graph, directory)
 

@@ -21,8 +21,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.ir.ops_ext import LIFExt
-
-NEURON_KINDS: tuple[type[ir.Op], ...] = (ir.LIF, LIFExt)
+from snncompile.targets.nir.legalize import NEURON_KINDS, memoryless
 
 
 @dataclass
@@ -37,11 +36,6 @@ class Piece:
 
 def _arr(value: np.ndarray | float, shape: ir.Shape) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
-
-
-def memoryless(op: ir.Op) -> bool:
-    """True when the membrane carries nothing from one step to the next (decay 0): the reset is irrelevant."""
-    return bool(np.all(op.decay == 0))  # type: ignore[attr-defined]
 
 
 def dense_conv_weight(op: ir.Conv2d) -> np.ndarray:

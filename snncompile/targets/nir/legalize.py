@@ -10,13 +10,20 @@ import numpy as np
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
+from snncompile.ir.traits import WeightedSynapse
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.caps import LoihiOptions
-from snncompile.targets.nir.export import NEURON_KINDS, memoryless
 
 APPROXIMATIONS = ("reset", "non-strict")
 """Opt-in names: export a reset NIR cannot express as reset to v_reset = 0; export `≥` as NIR's `>`."""
+NEURON_KINDS: tuple[type[ir.Op], ...] = (ir.LIF, LIFExt)
+"""The neuron ops NIR can state (as IF, LIF, CubaLIF, or LI/I + Threshold)."""
 SUPPORTED = frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.LIF, LIFExt, ir.Readout})
+
+
+def memoryless(op: ir.Op) -> bool:
+    """True when the membrane carries nothing from one step to the next (decay 0): the reset is irrelevant."""
+    return bool(np.all(op.decay == 0))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ def gain_to_weights(graph: ir.Graph) -> tuple[ir.Graph, list[Diagnostic]]:
         f, g_new = _row_factor(op, shapes[op.name])
         for e in op.inputs:
             syn = graph.node(e.src)
-            rows = _channel_rows(f, syn) if isinstance(syn, (ir.Dense, ir.Conv2d)) else None
+            rows = _channel_rows(f, syn) if isinstance(syn, WeightedSynapse) else None
             if rows is None or (e.src in factors and not np.array_equal(factors[e.src], rows)):
                 problems.append(_diag("SNC804", op, f"input gain cannot move into %{e.src} ({syn.kind}, per-channel "
                                       "factor or shared with other neurons)", "use input_gain='r'"))

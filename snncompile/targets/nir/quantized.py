@@ -21,6 +21,7 @@ import numpy as np
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.ir.traits import WeightedSynapse
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, WindowReadout
 
@@ -79,7 +80,7 @@ class NirDequantize(Pass):
             for k, e in enumerate(p.inputs):
                 syn = graph.node(e.src)
                 factor = _rows(np.broadcast_to(p.scale, shapes[p.name]), syn)  # type: ignore[arg-type]
-                if factor is None or not isinstance(syn, (ir.Dense, ir.Conv2d)):
+                if factor is None or not isinstance(syn, WeightedSynapse):
                     problems.append(Diagnostic("SNC804", f"synapse %{e.src} has no per-row scale", node=p.name))
                     continue
                 rows[e.src] = factor

@@ -8,15 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from snncompile import __version__, ir
+from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, InternalError
 from snncompile.passes import Pipeline, Rule
 from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import Capabilities, Target
 from snncompile.targets.loihi.target import calibrated, loihi_passes
-from snncompile.targets.nir.export import NEURON_KINDS, to_nir
 from snncompile.targets.nir.legalize import (
     APPROXIMATIONS,
+    NEURON_KINDS,
     SUPPORTED,
     NirLegalize,
     NirMaxPool,
@@ -25,6 +25,7 @@ from snncompile.targets.nir.legalize import (
     nir_findings,
 )
 from snncompile.targets.nir.quantized import NirDequantize
+from snncompile.version import __version__
 
 EQUATIONS = ("v[t] = (1 - dt/tau)*v[t-1] + (dt*r/tau)*I[t]; z[t] = [v[t] > v_threshold]; v[t] = v_reset where "
              "z[t]; CubaLIF: i[t] = (1 - dt/tau_syn)*i[t-1] + (dt*w_in/tau_syn)*S[t] first, then v with I = i[t]")
@@ -100,6 +101,8 @@ class NirTarget(Target[NirOptions]):
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
         import nir
+
+        from snncompile.targets.nir.export import to_nir  # the nir library only when writing a .nir file
 
         opts = self.options
         approx = [d.render() for d in nir_findings(graph, opts) if d.severity == "warning"]

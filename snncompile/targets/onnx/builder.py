@@ -10,7 +10,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from snncompile import ir
-from snncompile.targets.onnx.functions import DOMAIN, OPSET
+from snncompile.formats.onnx_naming import DOMAIN, METADATA_KEY
+from snncompile.targets.onnx.functions import OPSET
 
 IR_VERSION = 9
 
@@ -52,5 +53,5 @@ class StepModelBuilder:
                                   functions=[self.functions[k] for k in sorted(self.functions)],
                                   producer_name="snncompile")
         model.ir_version = IR_VERSION
-        helper.set_model_props(model, {"snncompile": json.dumps(meta, sort_keys=True)})
+        helper.set_model_props(model, {METADATA_KEY: json.dumps(meta, sort_keys=True)})
         return model

@@ -1,6 +1,6 @@
 """One timestep of a float IR graph as an ONNX model, neuron state and delay lines as explicit inputs/outputs.
 
-Naming convention (also read by onnx_driver and the frontend readers):
+Naming convention (formats/onnx_naming.py, also read by targets/onnx/driver.py and frontend/onnx/):
     x:<input>                    data input [B, ..] of Input node <input>
     state:<n> → state_next:<n>   neuron state of node <n>: LIF [K, B, ..] (one row per level),
                                  LIFExt [S, B, ..] (row 0 the membrane v, row 1 the synaptic current i)
@@ -19,11 +19,19 @@ from onnx import helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.formats.onnx_naming import (
+    DELAY_IN,
+    DELAY_OUT,
+    DOMAIN,
+    FLOAT_ARITHMETIC,
+    FORMAT,
+    INPUT_PREFIX,
+    STATE_IN,
+    STATE_OUT,
+)
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.targets.onnx.builder import StepModelBuilder
-from snncompile.targets.onnx.driver import INPUT_PREFIX
 from snncompile.targets.onnx.functions import (
-    DOMAIN,
     OPSET,
     conv_function,
     delay_line_function,
@@ -34,14 +42,7 @@ from snncompile.targets.onnx.functions import (
     pool_function,
 )
 
-__all__ = ["DELAY_IN", "DELAY_OUT", "DOMAIN", "INPUT_PREFIX", "OPSET", "STATE_IN", "STATE_OUT", "export_step",
-           "lif_function", "lif_function_name", "linear_function", "tap_name"]
-
-STATE_IN = "state:"
-STATE_OUT = "state_next:"
-DELAY_IN = "delay:"
-DELAY_OUT = "delay_next:"
-FORMAT = "snncompile-step"
+__all__ = ["OPSET", "export_step", "lif_function", "lif_function_name", "linear_function", "tap_name"]
 
 
 def tap_name(src: str, delay: int) -> str:
@@ -72,7 +73,7 @@ class _Exporter(StepModelBuilder):
             self.emit(node, srcs)
             if node.name in self.depth:
                 self.delay_line(node)
-        return self.build("snncompile_step", {"format": FORMAT, "arithmetic": "float64",
+        return self.build("snncompile_step", {"format": FORMAT, "arithmetic": FLOAT_ARITHMETIC,
                                               "outputs": list(self.graph.outputs), "timesteps": self.graph.timesteps})
 
     def tap(self, edge: ir.Edge) -> str:

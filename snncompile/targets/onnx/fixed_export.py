@@ -11,10 +11,11 @@ from onnx import helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
+from snncompile.formats.onnx_naming import ARITHMETIC, INPUT_PREFIX, STATE_IN, STATE_OUT
 from snncompile.targets.loihi.numerics import compact
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.onnx.builder import StepModelBuilder
-from snncompile.targets.onnx.export import INPUT_PREFIX, STATE_IN, STATE_OUT, conv_matrices
+from snncompile.targets.onnx.export import conv_matrices
 from snncompile.targets.onnx.fixed_functions import (
     READOUT_MEAN,
     READOUT_WINDOW,
@@ -24,8 +25,6 @@ from snncompile.targets.onnx.fixed_functions import (
     skip_function,
 )
 from snncompile.targets.onnx.functions import conv_function, pool_function
-
-ARITHMETIC = "loihi-fixed"
 
 
 def jsonable(value: Any) -> Any:

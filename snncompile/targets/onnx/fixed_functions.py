@@ -5,15 +5,11 @@ from __future__ import annotations
 import onnx
 from onnx import AttributeProto, TensorProto, helper
 
+from snncompile.formats.onnx_naming import ENCODE, LIF_PREFIX, READOUT_MEAN, READOUT_WINDOW, SKIP
 from snncompile.targets.loihi.caps import DECAY_UNITY, SHIFT, STATE_LIMIT
 from snncompile.targets.onnx.functions import fan_in as sum_fan_in
 from snncompile.targets.onnx.functions import function_from_name, make_function
 
-LIF_PREFIX = "LoihiLIF_in"
-READOUT_WINDOW = "ReadoutWindow_in"
-READOUT_MEAN = "ReadoutMean_in"
-ENCODE = "Encode"
-SKIP = "SkipDense"
 Nodes = list[onnx.NodeProto]
 
 

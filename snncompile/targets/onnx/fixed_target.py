@@ -46,8 +46,9 @@ class OnnxLoihiTarget(Target[LoihiOptions]):
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
         import onnx
 
+        from snncompile.formats.onnx_naming import ARITHMETIC
         from snncompile.targets.onnx.driver import copy_driver
-        from snncompile.targets.onnx.fixed_export import ARITHMETIC, export_fixed_step
+        from snncompile.targets.onnx.fixed_export import export_fixed_step
 
         model = export_fixed_step(graph)
         path = directory / "model.onnx"

@@ -8,7 +8,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-DOMAIN = "snncompile"
+from snncompile.formats.onnx_naming import DOMAIN
+
 OPSET = 18
 Pair = tuple[int, int]
 

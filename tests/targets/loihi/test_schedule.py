@@ -7,6 +7,7 @@ import pytest
 
 from snncompile import ir
 from snncompile.errors import CompileError
+from snncompile.ir.traits import float_neurons
 from snncompile.passes import PassContext, Pipeline
 from snncompile.sim import simulate
 from snncompile.targets.loihi import LOIHI, simulate_loihi, testnets
@@ -35,7 +36,7 @@ def test_scheduled_float_graph_equals_the_zero_latency_graph(name: str) -> None:
     x, steps, latency = sample(graph), graph.timesteps, sched.metadata["loihi"]["latency"]
     ref, got = simulate(graph, x), simulate(sched, pad_input(x, latency))
     pos = positions(sched)
-    for pop in graph.of_kind(*ir.NEURON_OPS):
+    for pop in float_neurons(graph):
         window = got[pop.name][pos[pop.name]:pos[pop.name] + steps]
         assert np.array_equal(window, ref[pop.name]), pop.name
         assert ref[pop.name].any()

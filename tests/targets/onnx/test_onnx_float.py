@@ -10,6 +10,7 @@ import torch
 from snncompile import ir
 from snncompile.frontend.onnx.reader import read_onnx
 from snncompile.ir.ops_ext import LIFExt
+from snncompile.ir.traits import float_neurons
 from snncompile.targets.loihi import testnets
 from snncompile.targets.onnx.driver import run_onnx
 from snncompile.targets.onnx.export import export_step
@@ -100,7 +101,7 @@ def test_spikes_match_float_simulator(exported: tuple[ir.Graph, onnx.ModelProto]
     x = np.random.default_rng(1).random((STEPS, 3, *graph.nodes[0].shape)) * 1.5
     (ref, margin), got = simulate_with_margin(graph, x), run_onnx(model, x)
     assert margin > MARGIN  # so the equality below is not a lucky rounding: no decision is a near-tie
-    neurons = graph.of_kind(*ir.NEURON_OPS)
+    neurons = float_neurons(graph)
     assert neurons
     for n in neurons:
         assert ref[n.name].any() and not ref[n.name].all(), n.name

@@ -13,6 +13,7 @@ from onnx import helper
 from snncompile import api, ir
 from snncompile.errors import CompileError
 from snncompile.frontend.onnx.reader import read_onnx
+from snncompile.ir.traits import float_neurons
 from snncompile.targets.loihi import testnets
 from snncompile.targets.onnx.driver import run_onnx
 from snncompile.targets.onnx.export import export_step
@@ -26,7 +27,7 @@ MARGIN = 1e-9
 def assert_reproduces(graph: ir.Graph, model: onnx.ModelProto | Path, x: np.ndarray) -> None:
     (ref, margin), got = simulate_with_margin(graph, x), run_onnx(model, x)
     assert margin > MARGIN
-    for n in graph.of_kind(*ir.NEURON_OPS):
+    for n in float_neurons(graph):
         np.testing.assert_array_equal(got[n.name], ref[n.name], err_msg=n.name)
     for name in graph.outputs:
         np.testing.assert_allclose(got[name], ref[name], rtol=0, atol=1e-12)
