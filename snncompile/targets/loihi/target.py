@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import Target
 from snncompile.targets.loihi.caps import LOIHI_CAPABILITIES, LoihiOptions
 from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
-from snncompile.targets.loihi.emit import emit_loihi
+from snncompile.targets.loihi.emit import MANIFEST, emit_loihi
 from snncompile.targets.loihi.quantize import LoihiQuantize
 from snncompile.targets.loihi.rules import loihi_rules
 from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
@@ -27,6 +28,19 @@ def loihi_passes(options: LoihiOptions) -> tuple[Pass, ...]:
 
 def loihi_report(graph: ir.Graph) -> dict[str, Any]:
     return {k: graph.metadata["loihi"][k] for k in ("latency", "period", "input")}
+
+
+def add_plan_to_manifest(path: Path, resources: dict[str, Any]) -> None:
+    """Record the resource plan (cores, chips, boards; per layer its cores, place and binding limit) in the
+    manifest as `resources`."""
+    manifest = json.loads(path.read_text())
+    keys = ("cores_by_limit", "binding", "input_slices", "cores", "core_range", "chips")
+    manifest["resources"] = {
+        **{k: resources["totals"][k] for k in ("cores", "chips", "boards")},
+        "objective": resources["plan"]["objective"],
+        "layers": [{"name": r["name"], **{k: r[k] for k in keys}} for r in resources["layers"]],
+        "limits": resources["plan"]["limits"]}
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 def calibrated(options: LoihiOptions, calibration: Any) -> LoihiOptions:
@@ -48,11 +62,14 @@ class LoihiTarget(Target[LoihiOptions]):
         return Pipeline(float_passes() + loihi_passes(self.options))
 
     def rules(self) -> tuple[Rule, ...]:
-        return loihi_rules()
+        return loihi_rules(self.options.max_chips)
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
         report["loihi"] = loihi_report(graph)
-        return emit_loihi(graph, directory)
+        files = emit_loihi(graph, directory)
+        if "resources" in report:
+            add_plan_to_manifest(directory / MANIFEST, report["resources"])
+        return files
 
     def for_verification(self, calibration: Any) -> LoihiTarget:
         return LoihiTarget(calibrated(self.options, calibration))
