@@ -255,7 +255,7 @@ def resource_report(graph: ir.Graph, target: Target[Any] | str, *, rates: Mappin
             "cores": "Loihi 2 cores per layer with 8-bit weights whatever the target: the largest of the cores "
                      "each per-core limit asks for (neurons, synapse memory with each conv kernel stored once, "
                      "input axons, output axons; `binding` names it), one layer per core, placed in chain "
-                     "order (docs/LOIHI.md §8); `loihi_synapse_bytes_dense` is what storing every connection "
+                     "order (docs/LOIHI.md §9); `loihi_synapse_bytes_dense` is what storing every connection "
                      "would take",
         },
     }

@@ -61,7 +61,7 @@ class LoihiOptions:
     allow: approximations accepted instead of refused: "non-strict" compiles a ≥ threshold on a leaky
     membrane as > (they differ only where the integer membrane equals 64·vThMant exactly); each use is warned
     (SNC611) and recorded in the manifest's `approximations`.
-    max_chips: the most Loihi 2 chips the network may need by the resource plan (docs/LOIHI.md §8); more is
+    max_chips: the most Loihi 2 chips the network may need by the resource plan (docs/LOIHI.md §9); more is
     refused (SNC641), more than one is warned (SNC640). Default 8, one Kapoho Point board.
     """
 

@@ -16,7 +16,7 @@ conv kernel once, not once per output position) and d destination cores per neur
 Placement (place): layers in netx chain order on consecutive cores, one layer per core (cores are not shared
 between layers); a layer that fits on one chip but not in the cores left on the current chip starts on the
 next chip; a layer larger than a chip continues across chips from where the previous one ended. For this
-order-preserving placement, filling each chip as far as it goes gives the fewest chips. docs/LOIHI.md §8.
+order-preserving placement, filling each chip as far as it goes gives the fewest chips. docs/LOIHI.md §9.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ LIMIT_ORDER = ("neurons", "synapse_memory", "fan_in", "fan_out")
 
 @dataclass(frozen=True)
 class CoreLimits:
-    """Per-core and per-chip capacities assumed by the resource plan (docs/LOIHI.md §8.1 gives each source)."""
+    """Per-core and per-chip capacities assumed by the resource plan (docs/LOIHI.md §9.1 gives each source)."""
 
     chip: str
     cores_per_chip: int

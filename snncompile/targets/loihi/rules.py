@@ -93,7 +93,7 @@ def _reads(graph: ir.Graph, synapse: str) -> str:
 
 
 def chip_budget(max_chips: int) -> Rule:
-    """The resource plan (docs/LOIHI.md §8) against the chip budget: a warning past one chip (SNC640), an error
+    """The resource plan (docs/LOIHI.md §9) against the chip budget: a warning past one chip (SNC640), an error
     past `max_chips` (SNC641), both with the numbers."""
 
     def check(graph: ir.Graph) -> list[Diagnostic]:
