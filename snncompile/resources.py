@@ -1,4 +1,4 @@
-"""Resource and cost estimate of a compiled graph: neurons, synapses, weight memory, Loihi 2 cores, SynOps, energy."""
+"""Resource and cost estimate of a compiled graph: neurons, synapses, weight memory, Loihi 2 plan, SynOps, energy."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from snncompile.targets.base import Target
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense
 from snncompile.targets.loihi.partition import LOIHI2_LIMITS, CoreLimits, LayerLoad, ResourcePlan, plan
 
-__all__ = ["LOIHI1_ENERGY", "LOIHI2_LIMITS", "CoreLimits", "EnergyModel", "loihi_plan", "resource_report",
-           "summary_line", "synaptic_ops"]
+__all__ = ["LOIHI1_ENERGY", "LOIHI2_LIMITS", "CoreLimits", "EnergyModel", "layer_loads", "loihi_plan",
+           "resource_report", "summary_line", "synaptic_ops"]
 
 POPULATIONS: tuple[type[ir.Op], ...] = (ir.LIF, ir.MPBNLIF, LIFExt, LoihiLIF)
 SYNAPSES: tuple[type[ir.Op], ...] = (ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, SkipDense)
@@ -116,7 +116,7 @@ def _direct_inputs(graph: ir.Graph, pop: ir.Op) -> list[ir.Op]:
     return found
 
 
-def _fan_in(node: ir.Op, graph: ir.Graph) -> int:
+def _fan_in(node: ir.Op) -> int:
     """Distinct sources one neuron reads through `node`."""
     if isinstance(node, ir.Dense):
         return int(node.weight.shape[1])
@@ -145,7 +145,9 @@ def _source_size(graph: ir.Graph, name: str) -> int:
     return _neurons(node, graph) if isinstance(node, POPULATIONS) else int(np.prod(graph.shapes[name]))
 
 
-def _layer_loads(graph: ir.Graph, groups: list[list[ir.Op]]) -> list[LayerLoad]:
+def layer_loads(graph: ir.Graph, groups: list[list[ir.Op]] | None = None) -> list[LayerLoad]:
+    """What each layer (a netx layer, else a population) asks of Loihi's cores, in chain order."""
+    groups = _population_groups(graph) if groups is None else groups
     layer_of = {p.name: g[0].name for g in groups for p in g}
     fan_in: dict[str, int] = {}
     local: dict[str, int] = {}
@@ -153,7 +155,7 @@ def _layer_loads(graph: ir.Graph, groups: list[list[ir.Op]]) -> list[LayerLoad]:
     readers: dict[str, dict[str, bool]] = {g[0].name: {} for g in groups}
     for group in groups:
         name, sources_local = group[0].name, set()
-        fan_in[name] = max(sum(_fan_in(s, graph) for s in _direct_inputs(graph, p)) for p in group)
+        fan_in[name] = max(sum(_fan_in(s) for s in _direct_inputs(graph, p)) for p in group)
         stored[name] = sum(_loihi_bytes(s, graph) for p in group for s in _population_inputs(graph, p))
         for p in group:
             for syn in _direct_inputs(graph, p):
@@ -177,14 +179,13 @@ def _population_groups(graph: ir.Graph) -> list[list[ir.Op]]:
 
 def loihi_plan(graph: ir.Graph, limits: CoreLimits = LOIHI2_LIMITS) -> ResourcePlan:
     """The Loihi 2 resource plan of a graph (netx layers when scheduled, else one population per layer)."""
-    groups = _population_groups(graph)
-    return plan(_layer_loads(graph, groups), limits)
+    return plan(layer_loads(graph), limits)
 
 
 def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> tuple[list[dict[str, Any]],
                                                                                          ResourcePlan]:
     groups = _population_groups(graph)
-    loads = _layer_loads(graph, groups)
+    loads = layer_loads(graph, groups)
     resource_plan = plan(loads, limits)
     bits = _weight_bits(target)
     rows = []

@@ -15,7 +15,7 @@ import snncompile
 import snncompile.nn as snn
 from snncompile import ir
 from snncompile.cli import cli
-from snncompile.resources import loihi_plan, resource_report, summary_line
+from snncompile.resources import layer_loads, loihi_plan, resource_report, summary_line
 from snncompile.targets.loihi import testnets
 from snncompile.targets.loihi.partition import LOIHI2_LIMITS, LayerLoad, place, plan
 from snncompile.targets.loihi.rules import chip_budget
@@ -205,3 +205,33 @@ def test_cli_compile_warns_writes_the_plan_and_refuses_past_the_budget(tmp_path:
     assert result.exit_code == 1 and "error[SNC641]" in result.output and "Traceback" not in result.output
     assert "145 Loihi 2 cores on 2 chips" in result.output and "the chip budget is 1" in result.output
     assert not refused.exists()
+
+
+def test_a_scheduled_graph_is_planned_by_netx_layers_in_chain_order() -> None:
+    from snncompile.passes import PassContext
+    from snncompile.targets.loihi import LOIHI
+
+    q = LOIHI.pipeline().run(testnets.mlf_net(), PassContext())[0]
+    layers = q.metadata["loihi"]["layers"]
+    report = resource_report(q, "loihi")
+    assert [r["populations"] for r in report["layers"]] == [list(la) for la in layers]
+    assert report["layers"][0]["populations"] == ["mlf0.level0", "mlf0.level1", "mlf0.level2"]
+    assert [r["core_range"][0] for r in report["layers"]] == list(range(len(layers)))  # one core each, in order
+    assert (report["totals"]["cores"], report["totals"]["chips"], report["totals"]["boards"]) == (len(layers), 1, 1)
+
+
+def test_layer_loads_of_a_residual_net() -> None:
+    """Golden: skips (identity, conv shortcut, dense skip) are readers of their source layer (its fan-out) and
+    inputs of their target (its fan-in, local sources and synapse bytes)."""
+    got = [(ld.name, ld.neurons, ld.fan_in, ld.local_sources, ld.synapse_bytes, ld.targets)
+           for ld in layer_loads(testnets.residual_net())]
+    assert got == [
+        ("stem", 144, 18, 72, 72, (("b1.lif1", False), ("b1.lif2", False), ("b2.lif2", False))),
+        ("b1.lif1", 144, 36, 144, 144, (("b1.lif2", False),)),
+        ("b1.lif2", 144, 37, 288, 148, (("b2.lif1", False), ("b2.sc", False))),  # 4x3x3 conv + identity
+        ("b2.lif1", 54, 36, 144, 216, (("b2.lif2", False),)),
+        ("b2.sc", 54, 4, 144, 24, (("b2.lif2", False),)),
+        ("b2.lif2", 54, 91, 252, 546, (("fc1", True), ("fc2", True))),  # conv2 54 + identity 1 + skip conv 36
+        ("fc1", 12, 54, 0, 648, (("fc2", True),)),
+        ("fc2", 12, 66, 0, 792, ()),
+    ]
