@@ -6,9 +6,9 @@ conv kernel once, not once per output position) and d destination cores per neur
 
     neurons         ⌈N / neurons_per_core⌉
     synapse_memory  ⌈B / synaptic_memory_bytes⌉
-    fan_in          k·⌈N / neurons_per_core⌉ with k = ⌈F / input_axons⌉ input slices when F > input_axons
-                    (each neuron's inputs summed from k cores); else ⌈S / input_axons⌉ (every local source
-                    needs an input axon on some core; dense sources, F ≤ input_axons, fit on every core)
+    fan_in          the larger of ⌈S / input_axons⌉ (every local source needs an input axon on some core) and,
+                    when F > input_axons, k·⌈N / neurons_per_core⌉ with k = ⌈F / input_axons⌉ input slices
+                    (each neuron's inputs summed from k cores)
     fan_out         ⌈N·Σ d / output_axons⌉,  d = all cores of a dense target; for a local (conv) target its
                     synapse_memory cores (channel groups, each reading every input channel), at most its cores
     cores           the largest of the four; `binding` names it (first of the order above on a tie)
@@ -124,7 +124,7 @@ def base_requirements(load: LayerLoad, limits: CoreLimits) -> tuple[dict[str, in
     """Cores from the neuron, synapse-memory and fan-in limits, and the number of input slices."""
     by_neurons = max(1, _ceil(load.neurons, limits.neurons_per_core))
     slices = max(1, _ceil(load.fan_in, limits.input_axons))
-    fan_in = slices * by_neurons if slices > 1 else max(1, _ceil(load.local_sources, limits.input_axons))
+    fan_in = max(slices * by_neurons if slices > 1 else 1, _ceil(load.local_sources, limits.input_axons))
     return {"neurons": by_neurons, "synapse_memory": max(1, _ceil(load.synapse_bytes, limits.synaptic_memory_bytes)),
             "fan_in": fan_in}, slices
 

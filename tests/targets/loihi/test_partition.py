@@ -86,6 +86,13 @@ def test_fan_in_beyond_the_input_axons_needs_input_slices() -> None:
     assert (row["binding"], row["cores"]) == ("synapse_memory", 18)  # 2,359,296 kernel bytes / 128 KiB
 
 
+def test_fan_in_takes_the_larger_of_input_slices_and_local_sources() -> None:
+    (lp,) = plan([LayerLoad("a", 100, 5000, 40960, 0)], LIM).layers
+    assert (lp.input_slices, lp.cores_by_limit["fan_in"]) == (2, 10)
+    (lp,) = plan([LayerLoad("a", 3 * 8192, 5000, 4096, 0)], LIM).layers
+    assert (lp.input_slices, lp.cores_by_limit["fan_in"], lp.binding) == (2, 6, "fan_in")
+
+
 def test_fan_in_of_a_local_layer_counts_every_source_once() -> None:
     g = graph(ir.Input("x", (), shape=(2, 128, 128)), conv("c", "x", 1, 2, k=1), lif("a", "c", (1, 128, 128)))
     row = rows(g)["a"]
