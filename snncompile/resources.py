@@ -88,13 +88,6 @@ def _groups(graph: ir.Graph, pops: list[ir.Op]) -> list[list[str]]:
     return [list(la) for la in layers] if layers else [[p.name] for p in pops]
 
 
-LOIHI_WEIGHT_BITS = 8
-"""Loihi weights are 8-bit mantissas (even integers in [-256, 254]); cores are estimated for them on any target."""
-
-LOCAL: tuple[type[ir.Op], ...] = (ir.Conv2d, ir.Pool2d, ir.MaxPool2d)
-"""Synapses whose neurons read a window of their source (conv, pooling); the others read all of it."""
-
-
 def _weight_bits(target: Target[Any] | str) -> int:
     """Synapse memory per weight, from the target's capabilities (float targets keep float64 arrays)."""
     from snncompile.targets.registry import resolve_target
@@ -130,14 +123,14 @@ def _fan_in(node: ir.Op) -> int:
     return 1  # a population added directly: one-to-one
 
 
-def _loihi_bytes(node: ir.Op, graph: ir.Graph) -> int:
+def _loihi_bytes(node: ir.Op, graph: ir.Graph, bits: int) -> int:
     """Synapse memory on Loihi with 8-bit weights: a dense matrix in full, a conv kernel once (shared by every
     output position of a core), pooling as a depthwise kernel of ones, a skip matrix by its nonzeros."""
     if isinstance(node, (ir.Pool2d, ir.MaxPool2d)):
         stored = graph.shapes[node.name][0] * node.kernel[0] * node.kernel[1]
     else:
         stored = _stored(node)
-    return int(stored) * LOIHI_WEIGHT_BITS // 8
+    return -(-int(stored) * bits // 8)
 
 
 def _source_size(graph: ir.Graph, name: str) -> int:
@@ -145,8 +138,10 @@ def _source_size(graph: ir.Graph, name: str) -> int:
     return _neurons(node, graph) if isinstance(node, POPULATIONS) else int(np.prod(graph.shapes[name]))
 
 
-def layer_loads(graph: ir.Graph, groups: list[list[ir.Op]] | None = None) -> list[LayerLoad]:
-    """What each layer (a netx layer, else a population) asks of Loihi's cores, in chain order."""
+def layer_loads(graph: ir.Graph, groups: list[list[ir.Op]] | None = None,
+                weight_bits: int = LOIHI2_LIMITS.weight_bits) -> list[LayerLoad]:
+    """What each layer (a netx layer, else a population) asks of Loihi's cores, in chain order. Loihi weights
+    are 8-bit mantissas whatever the target compiled for, so every target's report plans with them."""
     groups = _population_groups(graph) if groups is None else groups
     layer_of = {p.name: g[0].name for g in groups for p in g}
     fan_in: dict[str, int] = {}
@@ -156,7 +151,7 @@ def layer_loads(graph: ir.Graph, groups: list[list[ir.Op]] | None = None) -> lis
     for group in groups:
         name, sources_local = group[0].name, set()
         fan_in[name] = max(sum(_fan_in(s) for s in _direct_inputs(graph, p)) for p in group)
-        stored[name] = sum(_loihi_bytes(s, graph) for p in group for s in _population_inputs(graph, p))
+        stored[name] = sum(_loihi_bytes(s, graph, weight_bits) for p in group for s in _population_inputs(graph, p))
         for p in group:
             for syn in _direct_inputs(graph, p):
                 src = syn.name if not isinstance(syn, SYNAPSES) else source_of(graph, syn)
@@ -179,13 +174,13 @@ def _population_groups(graph: ir.Graph) -> list[list[ir.Op]]:
 
 def loihi_plan(graph: ir.Graph, limits: CoreLimits = LOIHI2_LIMITS) -> ResourcePlan:
     """The Loihi 2 resource plan of a graph (netx layers when scheduled, else one population per layer)."""
-    return plan(layer_loads(graph), limits)
+    return plan(layer_loads(graph, weight_bits=limits.weight_bits), limits)
 
 
 def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> tuple[list[dict[str, Any]],
                                                                                          ResourcePlan]:
     groups = _population_groups(graph)
-    loads = layer_loads(graph, groups)
+    loads = layer_loads(graph, groups, limits.weight_bits)
     resource_plan = plan(loads, limits)
     bits = _weight_bits(target)
     rows = []
@@ -200,7 +195,7 @@ def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) 
             "weights_stored": stored, "weight_bytes": connections * bits // 8,
             "weight_bytes_shared": stored * bits // 8, "fan_in": load.fan_in,
             "loihi_synapse_bytes": load.synapse_bytes,
-            "loihi_synapse_bytes_dense": connections * LOIHI_WEIGHT_BITS // 8, **lp.to_json()})
+            "loihi_synapse_bytes_dense": -(-connections * limits.weight_bits // 8), **lp.to_json()})
     return rows, resource_plan
 
 
