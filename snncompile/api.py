@@ -79,9 +79,11 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             model = load(model, trust_pickle=trust_pickle, factory=factory)
         traced = trace(model, input_shape, timesteps)
     graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
-    problems = [d for rule in tgt.rules() for d in rule(graph)]
+    found = [d for rule in tgt.rules() for d in rule(graph)]
+    problems = [d for d in found if d.severity == "error"]
     if problems:
         raise CompileError(problems)
+    ctx.diagnostics.extend(d for d in found if d.severity == "warning")  # rules may also warn (SNC640)
     result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
     if out is not None:

@@ -63,6 +63,8 @@ CODES: dict[str, str] = {
     "SNC622": "Loihi: synaptic current may wrap (24 bits)",
     "SNC623": "Loihi: voltage may saturate (24 bits)",
     "SNC625": "Loihi: synaptic sum beyond Lava's int32 arithmetic",
+    "SNC640": "Loihi: the network needs more than one chip",
+    "SNC641": "Loihi: the network needs more chips than the chip budget",
     "SNC700": "SNN-library module not supported",
     "SNC701": "SNN-library module setting not reproducible exactly",
     "SNC702": "SNN-library module used at the wrong time granularity",

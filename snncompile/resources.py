@@ -1,8 +1,7 @@
-"""Resource and cost estimate of a compiled graph: neurons, synapses, weight memory, Loihi 2 cores, SynOps, energy."""
+"""Resource and cost estimate of a compiled graph: neurons, synapses, weight memory, Loihi 2 plan, SynOps, energy."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,31 +13,17 @@ from snncompile.ir.stats import synapse_count
 from snncompile.ir.traits import Neuron, PassThrough, Pooling, Synapse, WeightedSynapse
 from snncompile.targets.base import Target
 from snncompile.targets.loihi.ops import Encode, SkipDense
+from snncompile.targets.loihi.partition import LOIHI2_LIMITS, CoreLimits, LayerLoad, ResourcePlan, plan
 
+__all__ = ["LOIHI1_ENERGY", "LOIHI2_LIMITS", "CoreLimits", "EnergyModel", "layer_loads", "loihi_plan",
+           "resource_report", "summary_line", "synaptic_ops"]
+
+POPULATIONS: tuple[type, ...] = (Neuron,)
+"""What the estimate counts as a population: every neuron op (float, library and Loihi fixed-point)."""
 SYNAPSES: tuple[type, ...] = (Synapse, Pooling, SkipDense)
 """What the estimate counts as a synapse: linear synapses, pooling windows and Loihi's stored skip synapses."""
 PASS_THROUGH: tuple[type, ...] = (PassThrough, Encode)
 """What it looks through to find a synapse's source: reshapes and Loihi's input encoding."""
-
-
-@dataclass(frozen=True)
-class CoreLimits:
-    """Per-core capacity used to estimate how many neuromorphic cores a network needs."""
-
-    chip: str
-    cores_per_chip: int
-    neurons_per_core: int
-    synaptic_memory_bytes: int
-    source: str
-
-
-LOIHI2_LIMITS = CoreLimits(
-    "Loihi 2", 128, 8192, 128 * 1024,
-    "128 cores per chip and up to 1 M neurons per chip (hence up to 8,192 per core): Intel, 'Taking Neuromorphic "
-    "Computing to the Next Level with Loihi 2', technology brief, 2021. Intel publishes no per-core synaptic memory "
-    "size for Loihi 2 that we could check; 128 KB is Loihi 1's (16 MB of synaptic memory over 128 cores, Davies "
-    "et al., IEEE Micro 38(1), 2018), used here as an assumption. Neuron state shares core memory with synapses "
-    "on the real chip, and Lava's compiler decides the actual partitioning: treat the core count as an estimate.")
 
 
 @dataclass(frozen=True)
@@ -106,10 +91,6 @@ def _groups(graph: ir.Graph, pops: list[ir.Op]) -> list[list[str]]:
     return [list(la) for la in layers] if layers else [[p.name] for p in pops]
 
 
-LOIHI_WEIGHT_BITS = 8
-"""Loihi weights are 8-bit mantissas (even integers in [-256, 254]); cores are estimated for them on any target."""
-
-
 def _weight_bits(target: Target[Any] | str) -> int:
     """Synapse memory per weight, from the target's capabilities (float targets keep float64 arrays)."""
     from snncompile.targets.registry import resolve_target
@@ -117,30 +98,108 @@ def _weight_bits(target: Target[Any] | str) -> int:
     return resolve_target(target).capabilities.weight_bits
 
 
-def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> list[dict[str, Any]]:
+def _direct_inputs(graph: ir.Graph, pop: ir.Op) -> list[ir.Op]:
+    """What a population sums: its synapses, through adds and flatten / identity (before lower-residual a
+    population or the input added directly is an implicit one-to-one synapse, returned as itself)."""
+    found: list[ir.Op] = []
+    todo = [e.src for e in pop.inputs]
+    while todo:
+        node = graph.node(todo.pop())
+        if isinstance(node, (ir.Add, ir.Flatten, ir.Identity)):
+            todo += [e.src for e in node.inputs]
+        elif node not in found:
+            found.append(node)
+    return found
+
+
+def _fan_in(node: ir.Op) -> int:
+    """Distinct sources one neuron reads through `node`."""
+    if isinstance(node, ir.Dense):
+        return int(node.weight.shape[1])
+    if isinstance(node, ir.Conv2d):
+        _, ci_g, kh, kw = node.weight.shape
+        return int(ci_g * kh * kw)
+    if isinstance(node, (ir.Pool2d, ir.MaxPool2d)):
+        return int(node.kernel[0] * node.kernel[1])
+    if isinstance(node, SkipDense):
+        return int(np.count_nonzero(node.weight, axis=1).max(initial=0))
+    return 1  # a population added directly: one-to-one
+
+
+def _loihi_bytes(node: ir.Op, graph: ir.Graph, bits: int) -> int:
+    """Synapse memory on Loihi with 8-bit weights: a dense matrix in full, a conv kernel once (shared by every
+    output position of a core), pooling as a depthwise kernel of ones, a skip matrix by its nonzeros."""
+    if isinstance(node, (ir.Pool2d, ir.MaxPool2d)):
+        stored = graph.shapes[node.name][0] * node.kernel[0] * node.kernel[1]
+    else:
+        stored = _stored(node)
+    return -(-int(stored) * bits // 8)
+
+
+def _source_size(graph: ir.Graph, name: str) -> int:
+    node = graph.node(name)
+    return _neurons(node, graph) if isinstance(node, POPULATIONS) else int(np.prod(graph.shapes[name]))
+
+
+def layer_loads(graph: ir.Graph, groups: list[list[ir.Op]] | None = None,
+                weight_bits: int = LOIHI2_LIMITS.weight_bits) -> list[LayerLoad]:
+    """What each layer (a netx layer, else a population) asks of Loihi's cores, in chain order. Loihi weights
+    are 8-bit mantissas whatever the target compiled for, so every target's report plans with them."""
+    groups = _population_groups(graph) if groups is None else groups
+    layer_of = {p.name: g[0].name for g in groups for p in g}
+    fan_in: dict[str, int] = {}
+    local: dict[str, int] = {}
+    stored: dict[str, int] = {}
+    readers: dict[str, dict[str, bool]] = {g[0].name: {} for g in groups}
+    for group in groups:
+        name, sources_local = group[0].name, set()
+        fan_in[name] = max(sum(_fan_in(s) for s in _direct_inputs(graph, p)) for p in group)
+        stored[name] = sum(_loihi_bytes(s, graph, weight_bits) for p in group for s in _population_inputs(graph, p))
+        for p in group:
+            for syn in _direct_inputs(graph, p):
+                src = syn.name if not isinstance(syn, SYNAPSES) else source_of(graph, syn)
+                dense = isinstance(syn, (ir.Dense, SkipDense))
+                if not dense:
+                    sources_local.add(src)
+                if src in layer_of:
+                    seen = readers[layer_of[src]]
+                    seen[name] = seen.get(name, False) or dense
+        local[name] = sum(_source_size(graph, s) for s in sources_local)
+    return [LayerLoad(g[0].name, sum(_neurons(p, graph) for p in g), fan_in[g[0].name], local[g[0].name],
+                      stored[g[0].name], tuple(readers[g[0].name].items())) for g in groups]
+
+
+def _population_groups(graph: ir.Graph) -> list[list[ir.Op]]:
     pops = graph.of_kind(Neuron)
     by_name = {p.name: p for p in pops}
+    return [members for group in _groups(graph, pops) if (members := [by_name[n] for n in group if n in by_name])]
+
+
+def loihi_plan(graph: ir.Graph, limits: CoreLimits = LOIHI2_LIMITS) -> ResourcePlan:
+    """The Loihi 2 resource plan of a graph (netx layers when scheduled, else one population per layer)."""
+    return plan(layer_loads(graph, weight_bits=limits.weight_bits), limits)
+
+
+def _layer_rows(graph: ir.Graph, target: Target[Any] | str, limits: CoreLimits) -> tuple[list[dict[str, Any]],
+                                                                                         ResourcePlan]:
+    groups = _population_groups(graph)
+    loads = layer_loads(graph, groups, limits.weight_bits)
+    resource_plan = plan(loads, limits)
     bits = _weight_bits(target)
     rows = []
-    for group in _groups(graph, pops):
-        members = [by_name[n] for n in group if n in by_name]
+    for members, load, lp in zip(groups, loads, resource_plan.layers, strict=True):
         syns = [s for p in members for s in _population_inputs(graph, p)]
-        neurons = sum(_neurons(p, graph) for p in members)
         connections = sum(_connections(s, graph) for s in syns)
         stored = sum(_stored(s) for s in syns)
-        loihi_dense, loihi_shared = connections * LOIHI_WEIGHT_BITS // 8, stored * LOIHI_WEIGHT_BITS // 8
         rows.append({
             "name": members[0].name if len(members) == 1 else f"{members[0].name} (+{len(members) - 1})",
             "populations": [p.name for p in members], "origin": members[0].origin,
-            "shape": list(graph.shapes[members[0].name]), "neurons": neurons, "synapses": connections,
+            "shape": list(graph.shapes[members[0].name]), "neurons": load.neurons, "synapses": connections,
             "weights_stored": stored, "weight_bytes": connections * bits // 8,
-            "weight_bytes_shared": stored * bits // 8,
-            "cores": _cores(neurons, loihi_dense, limits), "cores_shared": _cores(neurons, loihi_shared, limits)})
-    return rows
-
-
-def _cores(neurons: int, weight_bytes: int, limits: CoreLimits) -> int:
-    return max(1, math.ceil(neurons / limits.neurons_per_core), math.ceil(weight_bytes / limits.synaptic_memory_bytes))
+            "weight_bytes_shared": stored * bits // 8, "fan_in": load.fan_in,
+            "loihi_synapse_bytes": load.synapse_bytes,
+            "loihi_synapse_bytes_dense": -(-connections * limits.weight_bits // 8), **lp.to_json()})
+    return rows, resource_plan
 
 
 def synaptic_ops(graph: ir.Graph, rates: Mapping[str, float] | None, timesteps: int) -> tuple[float, list[str]]:
@@ -166,11 +225,10 @@ def resource_report(graph: ir.Graph, target: Target[Any] | str, *, rates: Mappin
     population (or input) name, e.g. measured by verify; without them SynOps is the all-firing upper bound."""
     steps = int(timesteps or graph.timesteps or 1)
     latency = int(graph.metadata.get("loihi", {}).get("latency", 0))
-    rows = _layer_rows(graph, target, limits)
+    rows, resource_plan = _layer_rows(graph, target, limits)
     synops, assumed = synaptic_ops(graph, rates, steps)
     neurons = sum(r["neurons"] for r in rows)
     updates = neurons * (steps + latency)  # every neuron updates at every step of the pipelined run
-    cores = sum(r["cores"] for r in rows)
     syn_uj, neuron_uj = synops * energy.synop_pj * 1e-6, updates * energy.neuron_update_pj * 1e-6
     return {
         "layers": rows,
@@ -178,8 +236,10 @@ def resource_report(graph: ir.Graph, target: Target[Any] | str, *, rates: Mappin
             "neurons": neurons, "synapses": sum(r["synapses"] for r in rows),
             "weight_bytes": sum(r["weight_bytes"] for r in rows),
             "weight_bytes_shared": sum(r["weight_bytes_shared"] for r in rows),
-            "cores": cores, "cores_shared": sum(r["cores_shared"] for r in rows),
-            "chips": math.ceil(cores / limits.cores_per_chip), "timesteps": steps, "latency": latency,
+            "loihi_synapse_bytes": sum(r["loihi_synapse_bytes"] for r in rows),
+            "loihi_synapse_bytes_dense": sum(r["loihi_synapse_bytes_dense"] for r in rows),
+            "cores": resource_plan.cores, "chips": resource_plan.chips, "boards": resource_plan.boards,
+            "timesteps": steps, "latency": latency,
             "synops_per_inference": synops, "neuron_updates_per_inference": updates,
             "synops_basis": "measured spike rates" if not assumed else (
                 "upper bound: every neuron spikes at every step" if rates is None else
@@ -187,12 +247,15 @@ def resource_report(graph: ir.Graph, target: Target[Any] | str, *, rates: Mappin
             "energy_uj_per_inference": {"synaptic": syn_uj, "neuron_updates": neuron_uj,
                                         "total": syn_uj + neuron_uj},
         },
+        "plan": resource_plan.to_json(),
         "assumptions": {
             "weight_bits": _weight_bits(target),
             "core_limits": asdict(limits), "energy": asdict(energy),
-            "cores": "Loihi 2 cores per layer, with 8-bit weights whatever the target: max(neurons / "
-                     "neurons_per_core, weight bytes / synaptic memory), layers on separate cores; `cores` stores "
-                     "every connection, `cores_shared` each conv kernel once",
+            "cores": "Loihi 2 cores per layer with 8-bit weights whatever the target: the largest of the cores "
+                     "each per-core limit asks for (neurons, synapse memory with each conv kernel stored once, "
+                     "input axons, output axons; `binding` names it), one layer per core, placed in chain "
+                     "order (docs/LOIHI.md §9); `loihi_synapse_bytes_dense` is what storing every connection "
+                     "would take",
         },
     }
 
@@ -202,7 +265,10 @@ def summary_line(report: dict[str, Any]) -> str:
     t = report["totals"]
     energy = t["energy_uj_per_inference"]["total"]
     bound = "upper bound" if t["synops_basis"].startswith("upper") else "measured rates"
+    chips = f"{t['chips']} chip{'s' if t['chips'] != 1 else ''}"
+    binding = report.get("plan", {}).get("binding_layers", {})
+    bound_by = ", ".join(f"{name} {count}" for name, count in binding.items())
     return (f"resources: {t['neurons']:,} neurons, {t['synapses']:,} synapses, {t['weight_bytes'] / 1024:,.0f} KiB "
-            f"weights, ~{t['cores']} Loihi 2 cores ({t['cores_shared']} with shared conv kernels), "
+            f"weights, ~{t['cores']:,} Loihi 2 cores on {chips} (layers bound by {bound_by}), "
             f"{t['synops_per_inference'] / 1e6:,.2f} M SynOps and ~{energy:,.1f} uJ per inference ({bound}; "
             "see report.json resources.assumptions)")

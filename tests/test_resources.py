@@ -43,8 +43,13 @@ def test_float_target_memory_is_float64_but_cores_assume_loihi_weights() -> None
 
 def test_a_layer_past_the_per_core_limits_needs_more_cores() -> None:
     big = resource_report(dense_net(hidden=9000), "loihi")
-    row = next(r for r in big["layers"] if r["name"] == "lif1")
-    assert row["cores"] == max(2, -(-9000 * 64 // LOIHI2_LIMITS.synaptic_memory_bytes))
+    rows = {r["name"]: r for r in big["layers"]}
+    assert rows["lif2"]["input_slices"] == 3 and rows["lif2"]["cores"] == 3  # 9,000 inputs per neuron
+    # 9,000 neurons each sending to lif2's 3 cores: 27,000 output axons over 4,096 per core
+    assert rows["lif1"]["cores_by_limit"] == {"neurons": 2, "synapse_memory": -(-9000 * 64 // LOIHI2_LIMITS.
+                                                                                   synaptic_memory_bytes),
+                                              "fan_in": 1, "fan_out": 7}
+    assert (rows["lif1"]["binding"], big["totals"]["cores"], big["totals"]["chips"]) == ("fan_out", 10, 1)
 
 
 def test_synops_and_energy_from_rates() -> None:

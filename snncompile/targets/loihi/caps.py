@@ -61,6 +61,8 @@ class LoihiOptions:
     allow: approximations accepted instead of refused: "non-strict" compiles a ≥ threshold on a leaky
     membrane as > (they differ only where the integer membrane equals 64·vThMant exactly); each use is warned
     (SNC611) and recorded in the manifest's `approximations`.
+    max_chips: the most Loihi 2 chips the network may need by the resource plan (docs/LOIHI.md §9); more is
+    refused (SNC641), more than one is warned (SNC640). Default 8, one Kapoho Point board.
     """
 
     input_encoding: str = field(default="auto", metadata={
@@ -83,6 +85,9 @@ class LoihiOptions:
         "choices": ("non-strict",), "multiple": True,
         "help": "accept this approximation instead of refusing the model (warned, recorded in the manifest): "
                 "non-strict compiles a leaky ≥ threshold as >"})
+    max_chips: int = field(default=8, metadata={
+        "min": 1, "help": "refuse networks whose resource plan needs more Loihi 2 chips than this (default 8: one "
+                          "Kapoho Point board)"})
 
 
 LOIHI_APPROXIMATIONS = ("non-strict",)

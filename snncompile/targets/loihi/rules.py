@@ -92,11 +92,36 @@ def _reads(graph: ir.Graph, synapse: str) -> str:
     return node.inputs[0].src if node.kind == "encode" else node.name
 
 
-def loihi_rules() -> tuple[Rule, ...]:
+def chip_budget(max_chips: int) -> Rule:
+    """The resource plan (docs/LOIHI.md §9) against the chip budget: a warning past one chip (SNC640), an error
+    past `max_chips` (SNC641), both with the numbers."""
+
+    def check(graph: ir.Graph) -> list[Diagnostic]:
+        from snncompile.resources import loihi_plan  # resources reads the Loihi ops: imported when used
+
+        plan = loihi_plan(graph)
+        lim = plan.limits
+        need = (f"the resource plan needs {plan.cores:,} Loihi 2 cores on {plan.chips} chips "
+                f"({lim.cores_per_chip} cores each; {plan.boards} board{'s' if plan.boards != 1 else ''} of "
+                f"{lim.chips_per_board} chips); largest layers: {plan.describe_largest()}")
+        if plan.chips > max_chips:
+            return [diag("SNC641", None, f"{need}; the chip budget is {max_chips}",
+                         "shrink the network, or raise the budget with --loihi-max-chips (LoihiOptions.max_chips) "
+                         "if your system has more chips; report.json resources.layers has every layer's cores")]
+        if plan.chips > 1:
+            return [diag("SNC640", None, f"{need}; spikes between chips cross chip-to-chip links",
+                         "see report.json resources.layers for the per-layer cores and chips", severity="warning")]
+        return []
+
+    return Rule("loihi-chip-budget", check, "the network fits the chip budget (warned past one chip)")
+
+
+def loihi_rules(max_chips: int = 8) -> tuple[Rule, ...]:
     return (
         supported_ops_rule(LOIHI_CAPABILITIES, "loihi"),
         Rule("loihi-quantized", _lowered, "every population is a fixed-point LoihiLIF"),
         Rule("loihi-weights", _weights, "even integer weights in range, no all-zero synapse"),
         Rule("loihi-parameters", _parameters, "thresholds, decays, biases, delays and |A| within Lava's ranges"),
         Rule("loihi-chain", _chain, "every dense netx layer is fed by its predecessor"),
+        chip_budget(max_chips),
     )

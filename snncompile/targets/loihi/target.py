@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,19 @@ def loihi_report(graph: ir.Graph) -> dict[str, Any]:
     return {k: graph.metadata["loihi"][k] for k in ("latency", "period", "input")}
 
 
+def add_plan_to_manifest(path: Path, resources: dict[str, Any]) -> None:
+    """Record the resource plan (cores, chips, boards; per layer its cores, place and binding limit) in the
+    manifest as `resources`."""
+    manifest = json.loads(path.read_text())
+    keys = ("cores_by_limit", "binding", "input_slices", "cores", "core_range", "chips")
+    manifest["resources"] = {
+        **{k: resources["totals"][k] for k in ("cores", "chips", "boards")},
+        "objective": resources["plan"]["objective"],
+        "layers": [{"name": r["name"], **{k: r[k] for k in keys}} for r in resources["layers"]],
+        "limits": resources["plan"]["limits"]}
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
 def calibrated(options: LoihiOptions, calibration: Any) -> LoihiOptions:
     """Options that calibrate on `calibration` unless the caller already gave calibration data."""
     if calibration is None or options.calibration is not None:
@@ -47,13 +61,16 @@ class LoihiTarget(Target[LoihiOptions]):
         return Pipeline(float_passes() + loihi_passes(self.options))
 
     def rules(self) -> tuple[Rule, ...]:
-        return loihi_rules()
+        return loihi_rules(self.options.max_chips)
 
     def emit(self, graph: ir.Graph, directory: Path, report: dict[str, Any]) -> list[Path]:
-        from snncompile.targets.loihi.emit import emit_loihi  # h5py only when writing an artifact
+        from snncompile.targets.loihi.emit import MANIFEST, emit_loihi  # h5py only when writing an artifact
 
         report["loihi"] = loihi_report(graph)
-        return emit_loihi(graph, directory)
+        files = emit_loihi(graph, directory)
+        if "resources" in report:
+            add_plan_to_manifest(directory / MANIFEST, report["resources"])
+        return files
 
     def for_verification(self, calibration: Any) -> LoihiTarget:
         return LoihiTarget(calibrated(self.options, calibration))
