@@ -1,11 +1,14 @@
-"""Atomic artifact directories: emit into a temporary sibling, then rename; never leave partial output."""
+"""Atomic artifact directories: emit into a temporary sibling, check, then swap in; never leave partial output."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,15 @@ from snncompile.errors import error
 
 REPORT_NAME = "report.json"
 _TOOL_TAG = "snncompile"
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
 
 
 def check_output_dir(out: Path) -> None:
-    """Fail before compiling if `out` cannot be (re)placed: an existing non-snncompile directory or a file."""
+    """Fail before compiling if `out` cannot be (re)placed: the working directory or one above it, a path under
+    a file, a directory we may not write into, or an existing file / non-snncompile directory."""
+    from snncompile.validate import output_path
+
+    output_path(out)
     if out.exists() and not _is_ours(out):
         raise error("SNC402", f"{out} exists and is not an snncompile output directory",
                     hint="choose a new path with -o; snncompile only replaces directories it wrote")
@@ -33,27 +41,82 @@ def _is_ours(out: Path) -> bool:
         return False
 
 
-def write_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> list[Path]:
-    """Run `emit(tmp_dir)`, add report.json, then move the directory to `out` atomically."""
+def stage_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> tuple[Path, list[Path]]:
+    """Run `emit(tmp)` and write report.json into a new hidden sibling `tmp` of `out`; returns (tmp, files). The
+    caller checks the staged files, then calls commit_artifact(tmp, out), or discard_artifact(tmp) on failure.
+    On any exception here (interrupts included) the temporary directory is removed and `out` is untouched."""
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         files = emit(tmp)
         (tmp / REPORT_NAME).write_text(json.dumps({"tool": _TOOL_TAG, **report}, indent=1, default=str) + "\n")
-        _replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_artifact(tmp)
         raise
-    return [out / f.relative_to(tmp) for f in files] + [out / REPORT_NAME]
+    return tmp, [*files, tmp / REPORT_NAME]
 
 
-def _replace(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        tmp.rename(out)
+def commit_artifact(tmp: Path, out: Path) -> None:
+    """Swap the checked directory `tmp` in as `out` (replacing a previous snncompile output). SIGINT / SIGTERM
+    are held back until the swap is complete, so an interrupt leaves either the old or the new directory."""
+    with signals_deferred():
+        if not out.exists():
+            tmp.rename(out)
+            return
+        backup = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        backup.rmdir()
+        out.rename(backup)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            backup.rename(out)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def discard_artifact(tmp: Path) -> None:
+    """Remove a staged directory that will not be committed (interrupts held back while it goes)."""
+    with signals_deferred():
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def staged(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> Iterator[tuple[Path, list[Path]]]:
+    """`with staged(out, emit, report) as (tmp, files): check(tmp)` commits on normal exit, discards otherwise."""
+    tmp, files = stage_artifact(out, emit, report)
+    try:
+        yield tmp, files
+    except BaseException:
+        discard_artifact(tmp)
+        raise
+    try:
+        commit_artifact(tmp, out)
+    except BaseException:
+        discard_artifact(tmp)
+        raise
+
+
+def final_paths(files: list[Path], tmp: Path, out: Path) -> list[Path]:
+    """The staged `files` as they are named once `tmp` is committed as `out`."""
+    return [out / f.relative_to(tmp) for f in files]
+
+
+def write_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> list[Path]:
+    """Stage and commit at once (no check in between)."""
+    with staged(out, emit, report) as (tmp, files):
+        pass
+    return final_paths(files, tmp, out)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread for the duration; a signal that arrives is delivered after."""
+    if not hasattr(signal, "pthread_sigmask") or os.name != "posix":
+        yield
         return
-    backup = out.with_name(f".{out.name}.old")
-    shutil.rmtree(backup, ignore_errors=True)
-    out.rename(backup)
-    tmp.rename(out)
-    shutil.rmtree(backup, ignore_errors=True)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -68,7 +68,7 @@ def is_nir_path(path: object) -> bool:
 def read_graph(path: Path) -> nir.NIRGraph:
     """nir.read with type checking; without it for files whose Input keeps a batch dim (norse)."""
     if not path.is_file():
-        raise error("SNC810", f"NIR file {path} does not exist")
+        raise error("SNC108", f"NIR file {path} does not exist", hint="check the path")
     try:
         return nir.read(path)
     except Exception as first:
@@ -140,10 +140,16 @@ class _Builder:
         self.outputs: list[str] = []
 
     def build(self) -> ir.Graph:
+        if not self.g.edges:
+            raise error("SNC813", f"the NIR graph has no edges ({len(self.g.nodes)} node(s) not connected)",
+                        hint="the file holds no network: write the graph with its edges (nir.NIRGraph(nodes, edges))")
         for name in self._order():
             self._visit(name, self.g.nodes[name])
         if not self.outputs:
-            raise error("SNC813", "the NIR graph has no Output node")
+            raise error("SNC813", "the NIR graph has no Output node", hint="add an nir.Output node fed by the network")
+        if sum(isinstance(op, ir.Input) for op in self.ops) != 1:
+            raise error("SNC813", "the NIR graph needs exactly one Input node",
+                        hint="a graph with one nir.Input feeding the network")
         meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name, "reset": self.options.reset}}
         steps = self.options.timesteps or _meta(self.g).get("timesteps")
         if steps is not None:
@@ -298,4 +304,5 @@ def load_nir(path: str | os.PathLike[str], *, dt: float | None = None, conventio
     except CompileError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        raise error("SNC810", f"{path}: {type(exc).__name__}: {exc}") from None
+        raise error("SNC810", f"{path}: {type(exc).__name__}: {exc}",
+                    hint="the file is not a NIR graph snncompile can read; write it with nir.write") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,12 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.frontend.onnx.reader import conv_from_function, node_attributes, pool_from_function
+from snncompile.frontend.onnx.reader import (
+    conv_from_function,
+    node_attributes,
+    pool_from_function,
+    snncompile_metadata,
+)
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 from snncompile.targets.onnx.export import DOMAIN, INPUT_PREFIX, STATE_IN
 from snncompile.targets.onnx.fixed_export import ARITHMETIC
@@ -40,8 +44,7 @@ def read_fixed_onnx(model: onnx.ModelProto | str | Path) -> ir.Graph:
     ReadoutMean_in*} → their ops. Any other node, or a snncompile function whose body is not the one snncompile
     exports, raises SNC951 naming the node."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
-    props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props["snncompile"]) if "snncompile" in props else {}
+    meta = snncompile_metadata(proto) or {}
     if meta.get("arithmetic") != ARITHMETIC:
         raise CompileError(Diagnostic("SNC952", f"ONNX model is not an snncompile {ARITHMETIC} step model",
                                       hint="export it with --target onnx-loihi"))

@@ -28,6 +28,24 @@ def load_proto(model: onnx.ModelProto | str | os.PathLike[str]) -> onnx.ModelPro
                                       f"{exc}", hint="check the path; the file must be an ONNX ModelProto")) from None
 
 
+def snncompile_metadata(proto: onnx.ModelProto) -> dict[str, Any] | None:
+    """The model's `snncompile` metadata (a JSON object), None when absent; SNC952 when it is not JSON."""
+    props = {p.key: p.value for p in proto.metadata_props}
+    if "snncompile" not in props:
+        return None
+    try:
+        meta = json.loads(props["snncompile"])
+    except ValueError as exc:
+        raise CompileError(Diagnostic("SNC952", f"the model's `snncompile` metadata is not JSON: {exc}",
+                                      hint="export the model again with snncompile (--target onnx), or remove "
+                                           "the `snncompile` metadata entry")) from None
+    if not isinstance(meta, dict):
+        raise CompileError(Diagnostic("SNC952", f"the model's `snncompile` metadata is a JSON "
+                                      f"{type(meta).__name__}, not an object",
+                                      hint="export the model again with snncompile (--target onnx)"))
+    return meta
+
+
 def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | None = None) -> ir.Graph:
     """The IR graph of an ONNX step model. snncompile float models (metadata key `snncompile`) are read
     back exactly; models with `"arithmetic": "loihi-fixed"` go to the integer reader; models without our
@@ -35,7 +53,7 @@ def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | 
     (frontend/onnx_torch_reader.py). `timesteps` overrides the model's T. Unsupported nodes raise SNC951."""
     proto = load_proto(model)
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props["snncompile"]) if "snncompile" in props else None
+    meta = snncompile_metadata(proto)
     if (meta or props).get("arithmetic") == "loihi-fixed":
         from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import onnx
 import torch
 
 from snncompile import ir
+from snncompile.frontend.onnx.reader import snncompile_metadata
 from snncompile.sim import simulate
 from snncompile.targets.onnx.driver import run_onnx
 from snncompile.verification.check import CheckReport, LayerAgreement
@@ -57,7 +57,7 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
         compiled = compact(compiled)
     dtype = data_dtype(proto)
     x = x.to(dtype)
-    meta = json.loads({p.key: p.value for p in proto.metadata_props}.get("snncompile", "{}"))
+    meta = snncompile_metadata(proto) or {}
     ref: dict[str, np.ndarray] | None = None
     spikes: dict[str, str] = {}
     note = "model = the ONNX source run step by step with onnxruntime"

@@ -45,6 +45,11 @@ class LoihiCurrentNeurons(Pass):
     requires = (Rule("float-source", _float_source, "the graph is a float model, not an already quantized one"),)
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
+        if not any(isinstance(n, (ir.LIF, ir.MPBNLIF, LIFExt)) for n in graph.nodes):
+            raise CompileError(Diagnostic(
+                "SNC608", "the network has no spiking neuron population; Loihi runs neurons, and a graph of "
+                "synapses and a readout alone has no netx layer to place them in",
+                hint="compile a spiking network (with LIF layers) for Loihi, or use --target sim for this graph"))
         diags: list[Diagnostic] = []
         nodes: list[ir.Op] = []
         for n in graph.nodes:
