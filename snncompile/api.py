@@ -16,7 +16,7 @@ from snncompile.frontend import trace
 from snncompile.frontend.nir.reader import is_nir_path, load_nir
 from snncompile.frontend.pytorch.load import is_onnx_path, load_model, load_onnx
 from snncompile.ir.stats import node_stats
-from snncompile.output import check_output_dir, commit_artifact, discard_artifact, final_paths, stage_artifact
+from snncompile.output import check_output_dir, final_paths, staged
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
@@ -94,14 +94,9 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
         if before_commit is not None:
             before_commit(result)
         return result
-    tmp, files = stage_artifact(out, lambda d: tgt.emit(graph, d, result.report), result.report)
-    try:
+    with staged(out, lambda d: tgt.emit(graph, d, result.report), result.report) as (tmp, files):
         if before_commit is not None:
             before_commit(result)
-        commit_artifact(tmp, out)
-    except BaseException:
-        discard_artifact(tmp)
-        raise
     result.files = final_paths(files, tmp, out)
     return result
 

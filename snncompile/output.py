@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from snncompile.errors import error
+from snncompile.interrupts import signals_deferred
 
 REPORT_NAME = "report.json"
 _TOOL_TAG = "snncompile"
-_DEFERRED = {signal.SIGINT, signal.SIGTERM}
 
 
 def check_output_dir(out: Path) -> None:
@@ -39,22 +37,6 @@ def _is_ours(out: Path) -> bool:
         return json.loads((out / REPORT_NAME).read_text()).get("tool") == _TOOL_TAG
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def stage_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> tuple[Path, list[Path]]:
-    """Run `emit(tmp)` and write report.json into a new hidden sibling `tmp` of `out`; returns (tmp, files). The
-    caller checks the staged files, then calls commit_artifact(tmp, out), or discard_artifact(tmp) on failure.
-    On any exception here (interrupts included) the temporary directory is removed and `out` is untouched."""
-    check_output_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
-        files = emit(tmp)
-        (tmp / REPORT_NAME).write_text(json.dumps({"tool": _TOOL_TAG, **report}, indent=1, default=str) + "\n")
-    except BaseException:
-        discard_artifact(tmp)
-        raise
-    return tmp, [*files, tmp / REPORT_NAME]
 
 
 def commit_artifact(tmp: Path, out: Path) -> None:
@@ -83,17 +65,22 @@ def discard_artifact(tmp: Path) -> None:
 
 @contextmanager
 def staged(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> Iterator[tuple[Path, list[Path]]]:
-    """`with staged(out, emit, report) as (tmp, files): check(tmp)` commits on normal exit, discards otherwise."""
-    tmp, files = stage_artifact(out, emit, report)
+    """`with staged(out, emit, report) as (tmp, files): check(...)`: `emit(tmp)` and report.json go into a new
+    hidden sibling `tmp` of `out`; the body checks them; on normal exit commit_artifact(tmp, out) swaps them in.
+    On any exception or interrupt (from emit, the body, or the swap) `tmp` is removed and `out` is untouched."""
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp: Path | None = None
     try:
-        yield tmp, files
-    except BaseException:
-        discard_artifact(tmp)
-        raise
-    try:
+        with signals_deferred():  # so that an interrupt cannot fall between mkdtemp and `tmp = ...`
+            tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        files = emit(tmp)
+        (tmp / REPORT_NAME).write_text(json.dumps({"tool": _TOOL_TAG, **report}, indent=1, default=str) + "\n")
+        yield tmp, [*files, tmp / REPORT_NAME]
         commit_artifact(tmp, out)
     except BaseException:
-        discard_artifact(tmp)
+        if tmp is not None:
+            discard_artifact(tmp)
         raise
 
 
@@ -107,16 +94,3 @@ def write_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[s
     with staged(out, emit, report) as (tmp, files):
         pass
     return final_paths(files, tmp, out)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread for the duration; a signal that arrives is delivered after."""
-    if not hasattr(signal, "pthread_sigmask") or os.name != "posix":
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -43,8 +43,7 @@ def exit_interrupted(signum: int) -> None:
     """One line on stderr, then exit 128 + signum (130 for SIGINT, 143 for SIGTERM); no traceback."""
     ignore()
     try:
-        sys.stderr.write(f"interrupted ({signal.Signals(signum).name}): stopped; no output was written or "
-                         "replaced\n")
+        sys.stderr.write(f"interrupted ({signal.Signals(signum).name}): stopped; nothing was left half-written\n")
         sys.stderr.flush()
     finally:
         sys.exit(128 + signum)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import torch
 
 from snncompile import ir
 from snncompile.errors import error
+from snncompile.verification.process import run_group
 from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
@@ -27,34 +26,6 @@ def lava_python() -> Path | None:
     candidates += [Path.cwd() / ".venv-lava" / "bin" / "python",
                    Path(__file__).resolve().parents[2] / ".venv-lava" / "bin" / "python"]
     return next((c for c in candidates if c.is_file()), None)
-
-
-def run_group(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run `cmd` in its own process group (Lava forks a process per layer); on timeout, an interrupt or any
-    error the whole group is killed, so no process is left behind. A timeout is SNC903."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise error("SNC903", f"the Lava run did not finish within {timeout:g} s and was stopped",
-                    hint="run fewer samples in Lava (--lava-samples) or skip it (--no-lava)") from None
-    except BaseException:
-        _kill_group(proc)
-        raise
-    finally:
-        _kill_group(proc, wait=False)  # strays the runtime left behind after it exited
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-
-
-def _kill_group(proc: subprocess.Popen[str], wait: bool = True) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if wait:
-        proc.communicate()
 
 
 def unstream(spikes: np.ndarray, samples: int, steps: int, phase: int) -> np.ndarray:
