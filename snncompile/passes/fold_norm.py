@@ -48,6 +48,7 @@ Warned (ctx.warn): SNC504 folded thresholds ≤ 0 (exact in float, rejected late
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -163,11 +164,24 @@ class FoldNorm(Pass):
         try:
             fold(plan, node)
         except NotFoldable as exc:
-            errors.append(Diagnostic(exc.code, f"{describe(node)} cannot be folded exactly: {exc.reason}",
-                                     node=node.name, origin=node.origin or None, hint=HINTS[exc.code]))
+            text = user_names(f"{describe(node)} cannot be folded exactly: {exc.reason}", graph)
+            errors.append(Diagnostic(exc.code, text, node=node.name, origin=node.origin or None, hint=HINTS[exc.code]))
             return graph
         report.add(plan, ctx)
         return plan.apply()
+
+
+_NODE_REF = re.compile(r"%([\w.]+?)(@\d+)?(?=[\s,;:)]|$)")
+
+
+def user_names(text: str, graph: ir.Graph) -> str:
+    """`text` with every `%node` the user did not write (an IR name) replaced by the module path it came
+    from, e.g. `%0.lif1_copy1` -> `0.lif1`; names without an origin stay as they are."""
+    def name(m: re.Match[str]) -> str:
+        node = m.group(1)
+        origin = graph.node(node).origin if node in graph else ""
+        return f"`{origin}`{m.group(2) or ''}" if origin else m.group(0)
+    return _NODE_REF.sub(name, text)
 
 
 def _next_norm(graph: ir.Graph, deferred: dict[str, Diagnostic]) -> ir.Op | None:
