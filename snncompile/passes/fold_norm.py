@@ -68,7 +68,8 @@ NORMS: tuple[type[ir.Op], ...] = (ir.BatchNorm, ir.PSPNorm, ir.MPBNLIF)
 
 def _no_norms(graph: ir.Graph) -> list[Diagnostic]:
     return [Diagnostic("SNC301", f"{n.kind} %{n.name} is still in the graph", node=n.name,
-                       origin=n.origin or None) for n in graph.of_kind(*NORMS)]
+                       origin=n.origin or None, hint="fold-norm must remove every norm; report this")
+            for n in graph.of_kind(*NORMS)]
 
 
 NO_NORMS = Rule("no-norm-ops", _no_norms, "no BatchNorm, PSPNorm or MPBNLIF node remains")

@@ -213,7 +213,8 @@ class LegalizeThreshold(Pass):
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
         if self.reference is not None and not (math.isfinite(self.reference) and self.reference > 0):
-            raise error("SNC205", f"legalize-threshold: reference must be positive and finite, got {self.reference}")
+            raise error("SNC205", f"legalize-threshold: reference must be positive and finite, got {self.reference}",
+                        hint="e.g. legalize-threshold{reference=1}")
         bad = threshold_diagnostics(graph)
         if bad:
             raise CompileError(bad)

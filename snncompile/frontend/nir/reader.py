@@ -106,7 +106,7 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
                                    "convention)", hint="pass the source's step with --nir-dt", severity="warning"))
     dt = float(dt)
     if not (np.isfinite(dt) and dt > 0):
-        raise error("SNC806", f"dt must be a positive number of seconds, got {dt}")
+        raise error("SNC806", f"dt must be a positive number of seconds, got {dt}", hint="e.g. --nir-dt 1e-3")
     return dt, conv, warnings
 
 
@@ -131,7 +131,8 @@ class _Builder:
         self.succs: dict[str, list[str]] = {n: [] for n in graph.nodes}
         for src, dst in graph.edges:
             if src not in graph.nodes or dst not in graph.nodes:
-                raise error("SNC813", f"edge ({src}, {dst}) names a node that does not exist")
+                raise error("SNC813", f"edge ({src}, {dst}) names a node that does not exist",
+                            hint="every edge must connect two nodes of the graph; rewrite the file with nir.write")
             self.preds[dst].append(src)
             self.succs[src].append(dst)
         self.ops: list[ir.Op] = []
@@ -165,7 +166,7 @@ class _Builder:
             return list(TopologicalSorter({n: set(p) for n, p in self.preds.items()}).static_order())
         except CycleError as exc:
             raise error("SNC813", f"the NIR graph has a cycle ({' -> '.join(exc.args[1])}): recurrence is not "
-                        "supported") from None
+                        "supported", hint="export a feed-forward network") from None
 
     def _add(self, op: ir.Op) -> ir.Edge:
         self.shapes[op.name] = op.infer_shape([self.shapes[e.src] for e in op.inputs])

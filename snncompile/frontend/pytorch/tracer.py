@@ -256,4 +256,4 @@ def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs:
         else:
             raise error("SNC101", f"`{node.op} {node.target}` reads a tensor attribute in forward()",
                         origin=_origin(node, path), hint="wrap parameters in a module with a converter")
-    raise error("SNC101", f"`{path}` returns nothing", origin=path)
+    raise error("SNC101", f"`{path}` returns nothing", origin=path, hint="its forward() must return the spike tensor")
