@@ -25,8 +25,8 @@ RAISERS = ("error", "Diagnostic")
 NOT_RAISED = {
     "SNC200": "reserved: IR verification reports the specific codes SNC201-SNC206",
     # raised, but no negative test yet (each needs a hand-built Loihi / NIR graph or a trained model)
-    "SNC605": "todo", "SNC606": "todo", "SNC612": "todo", "SNC623": "todo", "SNC625": "todo", "SNC800": "todo",
-    "SNC815": "todo", "SNC901": "todo",
+    "SNC605": "todo", "SNC606": "todo", "SNC612": "todo", "SNC623": "todo", "SNC625": "todo",
+    "SNC815": "todo",
 }
 """Codes exempt from the named-by-a-test check, each with its reason (keep this list shrinking)."""
 
@@ -134,6 +134,25 @@ def test_snc602_max_pool_of_graded_values() -> None:
     model = nn.Sequential(snn.TimeDistributed(nn.Conv2d(1, 2, 3, 1, 1), nn.MaxPool2d(2)), snn.LIF(),
                           snn.TimeDistributed(nn.Flatten()), snn.Readout(18, 3))
     assert "SNC602" in _loihi(model)
+
+
+def test_snc800_nir_max_pool_of_graded_values() -> None:
+    model = nn.Sequential(snn.TimeDistributed(nn.Conv2d(1, 2, 3, 1, 1), nn.MaxPool2d(2)), snn.LIF(),
+                          snn.TimeDistributed(nn.Flatten()), snn.Readout(18, 3))
+    model.input_shape, model.timesteps = (1, 6, 6), 4  # type: ignore[assignment]
+    assert "SNC800" in _codes(lambda: compile(model.eval(), "nir"))
+
+
+def test_snc901_accuracy_drop_beyond_tolerance() -> None:
+    from types import SimpleNamespace
+
+    from snncompile.verification.core import _checks
+
+    acc = {"pytorch": 0.9, "loihi": 0.5}
+    report = SimpleNamespace(stats=SimpleNamespace(pairs=[]), layers=[], reference="pytorch", final="loihi",
+                             tolerance=0.01, accuracy=acc.get)
+    (d,) = _checks(report)  # type: ignore[arg-type]
+    assert d.code == "SNC901" and "40.00 points" in d.message and d.hint
 
 
 def test_snc618_integer_model_compiled_again(tmp_path: Path) -> None:
