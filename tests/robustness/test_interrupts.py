@@ -95,6 +95,19 @@ def test_signal_leaves_previous_artifact(stage: str, sig: signal.Signals, previo
     assert _tree(tmp_path) == before  # the old artifact byte-identical, no .out.*.tmp / .old left
 
 
+def _wait_for_handlers(proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Until the CLI's main() has installed its handler (SIGTERM shows in /proc/PID/status SigCgt), so the
+    signal lands while torch and the compiler are still being imported."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+    pytest.fail("the CLI never installed its signal handlers")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_startup(sig: signal.Signals, previous: tuple[Path, Path], tmp_path: Path) -> None:
     """While torch and the compiler are still being imported: the same one line and exit code."""
@@ -104,7 +117,7 @@ def test_signal_during_startup(sig: signal.Signals, previous: tuple[Path, Path],
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "snncompile.cli", str(model), "-o", str(tmp_path / "out")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
-    time.sleep(0.6)
+    _wait_for_handlers(proc)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, (stdout, stderr)
