@@ -1,14 +1,41 @@
 """snncompile: compile trained deep SNNs (tdBN, MPBN, PSP-norm, MLF, S2NN) exactly for neuromorphic targets."""
 
-from snncompile.api import CompileResult, compile, load
-from snncompile.errors import CompileError, Diagnostic, InternalError
-from snncompile.frontend import register_converter, trace
-from snncompile.passes import Pipeline
-from snncompile.sim import simulate
-from snncompile.verification import verify
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from snncompile.version import __version__
+
+if TYPE_CHECKING:
+    from snncompile.api import CompileResult, compile, load
+    from snncompile.errors import CompileError, Diagnostic, InternalError
+    from snncompile.frontend import register_converter, trace
+    from snncompile.passes import Pipeline
+    from snncompile.sim import simulate
+    from snncompile.verification import verify
+
+# Imported on first use, so that the CLI can install its signal handlers before torch loads.
+_LAZY = {
+    "CompileError": "snncompile.errors", "Diagnostic": "snncompile.errors", "InternalError": "snncompile.errors",
+    "CompileResult": "snncompile.api", "compile": "snncompile.api", "load": "snncompile.api",
+    "register_converter": "snncompile.frontend", "trace": "snncompile.frontend", "Pipeline": "snncompile.passes",
+    "simulate": "snncompile.sim", "verify": "snncompile.verification",
+}
 
 __all__ = [
     "CompileError", "CompileResult", "Diagnostic", "InternalError", "Pipeline", "__version__", "compile",
     "load", "register_converter", "simulate", "trace", "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'snncompile' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,13 +10,13 @@ from typing import Any
 
 from torch import nn
 
-from snncompile import ir
+from snncompile import ir, validate
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.frontend import trace
 from snncompile.frontend.pytorch.load import load_model, load_onnx
 from snncompile.frontend.sources import is_nir_path, is_onnx_path
 from snncompile.ir.stats import node_stats
-from snncompile.output import check_output_dir, write_artifact
+from snncompile.output import check_output_dir, final_paths, staged
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
@@ -54,15 +54,24 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
-            nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
+            nir_convention: str = "auto", nir_reset: str | None = None,
+            before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
-    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions)."""
+    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions). before_commit(result)
+    runs after the artifact is emitted into a temporary sibling of `output` and before it replaces `output`
+    (the CLI's check): if it raises, or the run is interrupted, `output` is left exactly as it was."""
     tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
         check_output_dir(out)
+    if isinstance(model, (str, os.PathLike)):
+        validate.model_path(model)
+    if input_shape is not None:
+        input_shape = validate.input_shape(input_shape)
+    if timesteps is not None:
+        timesteps = validate.timesteps(timesteps)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     ctx = PassContext()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
@@ -86,8 +95,14 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     ctx.diagnostics.extend(d for d in found if d.severity == "warning")  # rules may also warn (SNC640)
     result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
-    if out is not None:
-        result.files = write_artifact(out, lambda d: tgt.emit(graph, d, result.report), result.report)
+    if out is None:
+        if before_commit is not None:
+            before_commit(result)
+        return result
+    with staged(out, lambda d: tgt.emit(graph, d, result.report), result.report) as (tmp, files):
+        if before_commit is not None:
+            before_commit(result)
+    result.files = final_paths(files, tmp, out)
     return result
 
 

@@ -16,6 +16,9 @@ CODES: dict[str, str] = {
     "SNC105": "input shape unknown",
     "SNC106": "factory could not be imported or called",
     "SNC107": "model could not be traced",
+    "SNC108": "model path does not exist or is not a readable file",
+    "SNC109": "input shape or number of timesteps invalid",
+    "SNC110": "model has no layers",
     "SNC200": "IR verification failed",
     "SNC201": "duplicate node name",
     "SNC202": "edge from an unknown node",
@@ -23,6 +26,7 @@ CODES: dict[str, str] = {
     "SNC204": "shape mismatch",
     "SNC205": "invalid parameter",
     "SNC206": "graph outputs invalid",
+    "SNC207": "input array not usable (unreadable, not numeric, empty or not finite)",
     "SNC300": "pass precondition not met",
     "SNC301": "pass postcondition not met",
     "SNC400": "unknown target",
@@ -48,6 +52,7 @@ CODES: dict[str, str] = {
     "SNC605": "Loihi: synaptic delay beyond 62 extra steps",
     "SNC606": "Loihi: readout input is not a linear map of spike counts",
     "SNC607": "Loihi: dense netx layer not fed by its predecessor",
+    "SNC608": "Loihi: the network has no neuron population",
     "SNC610": "Loihi: neuron option not supported (levels, reset kind)",
     "SNC611": "Loihi: non-strict threshold on a leaky neuron has no exact encoding",
     "SNC612": "Loihi: threshold or gain varies within a conv channel",
@@ -92,6 +97,9 @@ CODES: dict[str, str] = {
     "SNC952": "ONNX import: not an snncompile step model",
 }
 
+USAGE_CODES: frozenset[str] = frozenset({"SNC108", "SNC400", "SNC401", "SNC404"})
+"""Codes that report a wrong command line rather than a problem with the model: the CLI exits 2 for them."""
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -111,9 +119,19 @@ class Diagnostic:
         if self.origin:
             where += f" (from `{self.origin}`)"
         text = f"{self.severity}[{self.code}]{where}: {self.message}"
-        if self.hint:
-            text += f"\n  hint: {self.hint}"
+        hint = self.effective_hint
+        if hint:
+            text += f"\n  hint: {hint}"
         return text
+
+    @property
+    def effective_hint(self) -> str | None:
+        """The raise site's hint, else the code's general advice (errors_explain; `--explain CODE`)."""
+        if self.hint:
+            return self.hint
+        from snncompile.errors_explain import default_hint
+
+        return default_hint(self.code)
 
     def to_json(self) -> dict[str, str | None]:
         return {
@@ -122,7 +140,7 @@ class Diagnostic:
             "message": self.message,
             "node": self.node,
             "origin": self.origin,
-            "hint": self.hint,
+            "hint": self.effective_hint,
         }
 
 
@@ -139,6 +157,11 @@ class CompileError(Exception):
     @property
     def codes(self) -> list[str]:
         return [d.code for d in self.diagnostics]
+
+    @property
+    def is_usage(self) -> bool:
+        """Every diagnostic is a usage error (a missing file, an unknown target or pass name)."""
+        return all(d.code in USAGE_CODES for d in self.diagnostics)
 
 
 class InternalError(Exception):

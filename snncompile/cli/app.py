@@ -18,7 +18,7 @@ EXIT_OK, EXIT_COMPILE_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 class DefaultGroup(click.Group):
     """A group whose unnamed form `snncompile MODEL ...` means `snncompile compile MODEL ...`."""
 
-    group_flags = ("--list-targets", "--list-passes", "--version", "--help", "-h")
+    group_flags = ("--list-targets", "--list-passes", "--explain", "--version", "--help", "-h")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in self.group_flags:
@@ -33,6 +33,9 @@ def _fail(exc: BaseException, debug: bool) -> NoReturn:
         for d in exc.diagnostics:
             click.echo(d.render(), err=True)
         n = len(exc.diagnostics)
+        if exc.is_usage:
+            click.echo(f"usage error: {n} error{'s' if n > 1 else ''} (see --help)", err=True)
+            sys.exit(EXIT_USAGE)
         click.echo(f"compilation failed: {n} error{'s' if n > 1 else ''}", err=True)
         sys.exit(EXIT_COMPILE_ERROR)
     if isinstance(exc, InternalError):
@@ -104,12 +107,27 @@ def _list_passes(ctx: click.Context, _p: click.Parameter, value: bool) -> None:
     ctx.exit(EXIT_OK)
 
 
+def _explain(ctx: click.Context, _p: click.Parameter, value: str | None) -> None:
+    if value is None or ctx.resilient_parsing:
+        return
+    from snncompile.errors_explain import explain
+
+    try:
+        click.echo(explain(value))
+    except KeyError:
+        raise click.BadParameter(f"{value!r} is not a diagnostic code (e.g. SNC601); see docs/DIAGNOSTICS.md",
+                                 ctx=ctx, param=_p) from None
+    ctx.exit(EXIT_OK)
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snncompile")
 @click.option("--list-targets", is_flag=True, expose_value=False, is_eager=True, callback=_list_targets,
               help="list compilation targets and exit")
 @click.option("--list-passes", is_flag=True, expose_value=False, is_eager=True, callback=_list_passes,
               help="list passes and exit")
+@click.option("--explain", metavar="SNCnnn", expose_value=False, is_eager=True, callback=_explain,
+              help="explain a diagnostic code (what it means, what to do) and exit")
 def cli() -> None:
     """Compile trained spiking neural networks exactly for neuromorphic targets.
 
@@ -120,8 +138,15 @@ def cli() -> None:
     """
 
 
+def run(group: click.Group) -> None:
+    """Run the command line (the caller, snncompile.cli.main, has installed the signal handlers)."""
+    group(prog_name="snncompile")
+
+
 def main() -> None:
-    cli(prog_name="snncompile")
+    from snncompile.cli import main as entry
+
+    entry()
 
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +60,7 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
                 factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
                 time_passes: bool, check: bool, nir_dt: float | None, nir_convention: str,
                 nir_reset: str | None, **flags: Any) -> None:
-    """Compile MODEL for a target and write the artifact to OUTPUT."""
+    """Compile MODEL for a target and write the artifact to OUTPUT (only once every check has passed)."""
     from snncompile.api import compile as compile_model
     from snncompile.ir import print_graph
 
@@ -67,26 +68,44 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
         if print_ir_after in ("all", getattr(p, "name", None)):
             _echo_ir(getattr(p, "spec", "?"), print_graph(graph))  # type: ignore[arg-type]
 
+    def before_commit(result: Any) -> None:
+        """Report the compile and run the check while the artifact is still staged (not yet in OUTPUT)."""
+        if print_ir_after in ("all", "trace"):
+            _echo_ir("trace", print_graph(result.traced))
+        for d in result.diagnostics:
+            click.echo(d.render(), err=True)
+        if time_passes:
+            for r in result.records:
+                click.echo(f"  {r.seconds * 1e3:9.2f} ms  {r.name}{'' if r.changed else '  (no change)'}",
+                           err=True)
+        click.echo(f"compiled {model} for {target}: {len(result.graph)} nodes")
+        from snncompile.resources import summary_line
+
+        click.echo(summary_line(result.report["resources"]))
+        if check:
+            _run_check(result, require_exact=tgt.exact)
+
     tgt = _target(target, nir_dt, flags)
+    if print_ir_after is not None:
+        _check_pass_name(print_ir_after)
     result = compile_model(model, tgt, output, input_shape=input_shape, timesteps=timesteps,
                            trust_pickle=trust_pickle, factory=factory,
                            after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
-                           nir_convention=nir_convention, nir_reset=nir_reset)
-    if print_ir_after in ("all", "trace"):
-        _echo_ir("trace", print_graph(result.traced))
-    for d in result.diagnostics:
-        click.echo(d.render(), err=True)
-    if time_passes:
-        for r in result.records:
-            click.echo(f"  {r.seconds * 1e3:9.2f} ms  {r.name}{'' if r.changed else '  (no change)'}", err=True)
-    click.echo(f"compiled {model} for {target}: {len(result.graph)} nodes")
-    from snncompile.resources import summary_line
-
-    click.echo(summary_line(result.report["resources"]))
-    if check:
-        _run_check(result, require_exact=tgt.exact)
+                           nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit)
     for f in result.files:
         click.echo(f"  wrote {f}")
+
+
+def _check_pass_name(name: str) -> None:
+    """--print-ir-after names a registered pass, `trace` or `all` (SNC401, a usage error, listing them)."""
+    from snncompile.passes import PASS_REGISTRY
+
+    valid = sorted({*PASS_REGISTRY, "trace", "all"})
+    if name not in valid:
+        close = difflib.get_close_matches(name, valid, n=1)
+        raise error("SNC401", f"--print-ir-after {name!r} names no pass"
+                    + (f"; did you mean {close[0]!r}?" if close else ""),
+                    hint=f"valid names: {', '.join(valid)} (see --list-passes)")
 
 
 def _run_check(result: object, require_exact: bool = True) -> None:
@@ -178,24 +197,30 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
     A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
     the readout are written. An `onnx` / `onnx-loihi` artifact (model.onnx) runs in onnxruntime: every
     neuron's spikes [T, B, ...] and the readout (averaged over T)."""
+    from snncompile import validate
     from snncompile.ir import serialize
     from snncompile.sim import simulate
 
+    validate.output_file(output)
+    x = validate.load_npy(input_path, input_path.name)
     if (artifact / "model.onnx").is_file() and not (artifact / "graph.json").is_file():
-        _simulate_onnx(artifact / "model.onnx", np.load(input_path), output)
+        _simulate_onnx(artifact / "model.onnx", x, output)
         return
     if (artifact / "manifest.json").is_file():
         from snncompile.targets.loihi.artifact import simulate_artifact
 
-        graph, result = simulate_artifact(artifact, np.load(input_path))
+        graph, result = simulate_artifact(artifact, x)
     elif not (artifact / "graph.json").is_file():
         raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
     else:
         graph = serialize.load(artifact)
-        result = simulate(graph, np.load(input_path))
+        result = simulate(graph, x)
     tmp = output.with_name(f".{output.name}.tmp.npz")
-    np.savez_compressed(tmp, **result.values)
-    tmp.replace(output)
+    try:
+        np.savez_compressed(tmp, **result.values)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
     summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
     click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")
 

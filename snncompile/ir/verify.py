@@ -57,12 +57,12 @@ def _check_names_and_edges(graph: Graph) -> list[Diagnostic]:
 def _check_outputs(graph: Graph) -> list[Diagnostic]:
     diags = []
     if not graph.outputs:
-        diags.append(Diagnostic("SNC206", "graph has no outputs"))
+        diags.append(Diagnostic("SNC206", "graph has no outputs", hint="name the output nodes in Graph(..., outputs)"))
     for name in graph.outputs:
         if name not in graph:
-            diags.append(Diagnostic("SNC206", f"output %{name} does not exist"))
+            diags.append(Diagnostic("SNC206", f"output %{name} does not exist", hint="name nodes of the graph"))
     if not graph.of_kind(Input):
-        diags.append(Diagnostic("SNC206", "graph has no input node"))
+        diags.append(Diagnostic("SNC206", "graph has no input node", hint="add an ir.Input node"))
     for n in graph.of_kind(Readout):
         if graph.consumers(n.name):
             diags.append(_diag("SNC206", "a readout averages over time and cannot feed other nodes", n))

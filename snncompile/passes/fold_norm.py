@@ -48,6 +48,7 @@ Warned (ctx.warn): SNC504 folded thresholds ≤ 0 (exact in float, rejected late
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,7 +67,8 @@ from snncompile.passes.fold_plan import Plan, largest_change, original_name
 
 def _no_norms(graph: ir.Graph) -> list[Diagnostic]:
     return [Diagnostic("SNC301", f"{n.kind} %{n.name} is still in the graph", node=n.name,
-                       origin=n.origin or None) for n in graph.of_kind(Normalization)]
+                       origin=n.origin or None, hint="fold-norm must remove every norm; report this")
+            for n in graph.of_kind(Normalization)]
 
 
 NO_NORMS = Rule("no-norm-ops", _no_norms, "no BatchNorm, PSPNorm or MPBNLIF node remains")
@@ -162,11 +164,24 @@ class FoldNorm(Pass):
         try:
             fold(plan, node)
         except NotFoldable as exc:
-            errors.append(Diagnostic(exc.code, f"{describe(node)} cannot be folded exactly: {exc.reason}",
-                                     node=node.name, origin=node.origin or None, hint=HINTS[exc.code]))
+            text = user_names(f"{describe(node)} cannot be folded exactly: {exc.reason}", graph)
+            errors.append(Diagnostic(exc.code, text, node=node.name, origin=node.origin or None, hint=HINTS[exc.code]))
             return graph
         report.add(plan, ctx)
         return plan.apply()
+
+
+_NODE_REF = re.compile(r"%([\w.]+?)(@\d+)?(?=[\s,;:)]|$)")
+
+
+def user_names(text: str, graph: ir.Graph) -> str:
+    """`text` with every `%node` the user did not write (an IR name) replaced by the module path it came
+    from, e.g. `%0.lif1_copy1` -> `0.lif1`; names without an origin stay as they are."""
+    def name(m: re.Match[str]) -> str:
+        node = m.group(1)
+        origin = graph.node(node).origin if node in graph else ""
+        return f"`{origin}`{m.group(2) or ''}" if origin else m.group(0)
+    return _NODE_REF.sub(name, text)
 
 
 def _next_norm(graph: ir.Graph, deferred: dict[str, Diagnostic]) -> ir.Op | None:

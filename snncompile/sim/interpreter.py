@@ -47,7 +47,8 @@ def simulate(graph: ir.Graph, inputs: np.ndarray | torch.Tensor | Mapping[str, n
     input_nodes = graph.of_kind(ir.Input)
     if not isinstance(inputs, Mapping):
         if len(input_nodes) != 1:
-            raise error("SNC205", f"graph has {len(input_nodes)} inputs; pass a dict of arrays by name")
+            raise error("SNC205", f"graph has {len(input_nodes)} inputs; pass a dict of arrays by name",
+                        hint="simulate(graph, {input_name: array, ...})")
         inputs = {input_nodes[0].name: inputs}
     env: dict[str, torch.Tensor] = {}
     result = SimResult(outputs=graph.outputs)
@@ -74,14 +75,16 @@ def simulate(graph: ir.Graph, inputs: np.ndarray | torch.Tensor | Mapping[str, n
 def _check_input(node: ir.Input, inputs: Mapping[str, np.ndarray | torch.Tensor],
                  dtype: torch.dtype) -> torch.Tensor:
     if node.name not in inputs:
-        raise error("SNC205", f"no data given for input %{node.name}", node=node.name)
+        raise error("SNC205", f"no data given for input %{node.name}", node=node.name,
+                    hint="pass an array for every Input node, keyed by its name")
     data = inputs[node.name]
     # a copy: recorded results (identity nodes, the input itself) must not alias the caller's array
     x = data.detach().to(dtype, copy=True) if isinstance(data, torch.Tensor) \
         else torch.tensor(np.asarray(data), dtype=dtype)
     if x.dim() < 2 or tuple(x.shape[2:]) != tuple(node.shape):
         raise error("SNC204", f"input data has shape {list(x.shape)}, expected [T, B, "
-                    f"{', '.join(map(str, node.shape))}]", node=node.name, origin=node.origin)
+                    f"{', '.join(map(str, node.shape))}]", node=node.name, origin=node.origin,
+                    hint="inputs are [T, B, *input_shape] (see report.json input_shape)")
     return x
 
 

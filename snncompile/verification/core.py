@@ -98,14 +98,16 @@ def _checks(report: VerifyReport) -> list[Diagnostic]:
 
 def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Sequence[int] | None,
                      timesteps: int | None, trust_pickle: bool, factory: str | None
-                     ) -> tuple[nn.Module, tuple[int, ...], int]:
+                     ) -> tuple[nn.Module, tuple[int, ...], int, int | None]:
     module = model if isinstance(model, nn.Module) else load(model, trust_pickle=trust_pickle, factory=factory)
     graph = trace(module, input_shape, timesteps)
     (inp,) = graph.of_kind(ir.Input)
     steps = graph.timesteps or timesteps
     if not steps:
         raise error("SNC105", "the number of timesteps T is unknown", hint="pass --timesteps or set model.timesteps")
-    return module, tuple(inp.shape), int(steps)
+    out_shape = graph.shapes[graph.outputs[0]] if len(graph.outputs) == 1 else None
+    classes = int(out_shape[0]) if out_shape is not None and len(out_shape) == 1 else None
+    return module, tuple(inp.shape), int(steps), classes
 
 
 def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
@@ -147,8 +149,8 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
     Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901 accuracy)."""
     start = time.perf_counter()
-    module, shape, steps = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
-    vdata = load_data(data, shape, steps).head(samples)
+    module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
+    vdata = load_data(data, shape, steps, classes).head(samples)
     compiled = compile_for_verify(module, target, vdata, options=options, input_shape=input_shape,
                                   timesteps=timesteps)
     compile_s = time.perf_counter() - start

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from snncompile import validate
 from snncompile.errors import error
 
 CALIBRATION_SAMPLES = 256
@@ -41,33 +43,37 @@ def encode(images: np.ndarray, timesteps: int) -> np.ndarray:
 
 def _frames(array: np.ndarray, input_shape: tuple[int, ...], timesteps: int, what: str, source: str) -> np.ndarray:
     shape = tuple(array.shape)
-    if shape[1:] == input_shape:
+    if shape[1:] == input_shape and shape[0] >= 1:
         return encode(array, timesteps)
     if shape[2:] == input_shape and shape[0] == timesteps:
         return np.asarray(array, np.float64)
     raise error("SNC902", f"{source}: `{what}` has shape {list(shape)}; expected images [N, "
                 f"{', '.join(map(str, input_shape))}] or frames [{timesteps}, N, {', '.join(map(str, input_shape))}]",
-                hint="images are direct-encoded (repeated over the T timesteps)")
+                hint="images are direct-encoded (repeated over the T timesteps); N >= 1")
 
 
-def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
-    """An .npz with `x` (images [N, ...] or frames [T, N, ...]), optional `y` labels [N] and `calibration`."""
+def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, classes: int | None = None) -> VerifyData:
+    """An .npz with `x` (images [N, ...] or frames [T, N, ...], N >= 1, finite numbers), optional `y` integer
+    labels [N] in 0..classes-1 and `calibration`. Every problem is SNC902 naming the array (and first bad index)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise error("SNC902", f"cannot read {path}: {exc}", hint="write it with numpy.savez(path, x=..., y=...)") \
-            from exc
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+        raise error("SNC902", f"cannot read {path} as an .npz archive: {type(exc).__name__}: {exc}",
+                    hint="write it with numpy.savez(path, x=..., y=...) from numeric arrays") from None
     if "x" not in arrays:
         raise error("SNC902", f"{path} has no array `x` (found: {', '.join(sorted(arrays)) or 'none'})",
                     hint="numpy.savez(path, x=images, y=labels)")
-    frames = _frames(arrays["x"], input_shape, timesteps, "x", str(path))
+    x = validate.numeric_array(arrays["x"], f"{path.name}: x", "SNC902")
+    frames = _frames(x, input_shape, timesteps, "x", str(path))
     labels = arrays.get("y")
-    if labels is not None and labels.shape != (frames.shape[1],):
-        raise error("SNC902", f"{path}: `y` has shape {list(labels.shape)}, expected [{frames.shape[1]}]")
+    if labels is not None:
+        labels = validate.labels(labels, frames.shape[1], classes, f"{path.name}: y", "SNC902")
     cal = arrays.get("calibration")
+    if cal is not None:
+        cal = validate.numeric_array(cal, f"{path.name}: calibration", "SNC902")
     calibration = frames if cal is None else _frames(cal, input_shape, timesteps, "calibration", str(path))
-    return VerifyData(path.name, frames, None if labels is None else labels.astype(np.int64), calibration)
+    return VerifyData(path.name, frames, labels, calibration)
 
 
 def load_digits(timesteps: int) -> VerifyData:
@@ -85,8 +91,10 @@ def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32,
     return VerifyData("random", encode(images, timesteps), None, encode(images, timesteps))
 
 
-def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
-    """`digits`, a path to an .npz file, or None / `random` for unlabelled random images."""
+def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int,
+              classes: int | None = None) -> VerifyData:
+    """`digits`, a path to an .npz file, or None / `random` for unlabelled random images. `classes`: the number
+    of model outputs, which labels must index."""
     if spec is None or str(spec) == "random":
         return random_data(input_shape, timesteps)
     if str(spec) == "digits":
@@ -96,5 +104,6 @@ def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: 
         return load_digits(timesteps)
     path = Path(spec)
     if not path.is_file():
-        raise error("SNC902", f"verification data {spec!r} is neither `digits`, `random` nor an existing .npz file")
-    return load_npz(path, input_shape, timesteps)
+        raise error("SNC902", f"verification data {spec!r} is neither `digits`, `random` nor an existing .npz file",
+                    hint="pass --data digits, --data random, or the path of an .npz with x (and y)")
+    return load_npz(path, input_shape, timesteps, classes)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import torch
 
 from snncompile import ir
 from snncompile.errors import error
+from snncompile.verification.process import run_group
 from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
@@ -52,8 +52,7 @@ class LavaStage(Stage):
             np.save(root / "x.npy", x)
             job = {"artifact": str(root / "artifact"), "input": str(root / "x.npy"), "output": str(root / "out.npz")}
             (root / "jobs.json").write_text(json.dumps([job]))
-            proc = subprocess.run([str(self.python), str(RUNTIME), str(root / "jobs.json")], capture_output=True,
-                                  text=True, timeout=TIMEOUT_S, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            proc = run_group([str(self.python), str(RUNTIME), str(root / "jobs.json")], TIMEOUT_S)
             if proc.returncode != 0:
                 raise error("SNC903", f"the Lava run failed (exit {proc.returncode}): "
                             f"{proc.stderr.strip().splitlines()[-1:] or ['no output']}",

@@ -130,9 +130,9 @@ def test_usage_error_exits_2(model_file: Path) -> None:
     assert run(str(model_file), "--no-such-flag")[0] == 2
 
 
-def test_unknown_target_is_a_compile_error(model_file: Path) -> None:
+def test_unknown_target_is_a_usage_error(model_file: Path) -> None:
     code, _, stderr = run(str(model_file), "--target", "nope")
-    assert code == 1 and "SNC400" in stderr and "sim" in stderr
+    assert code == 2 and "SNC400" in stderr and "sim" in stderr
 
 
 def test_internal_error_exits_3_without_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,7 +64,7 @@ class NirImport:
 def read_graph(path: Path) -> nir.NIRGraph:
     """nir.read with type checking; without it for files whose Input keeps a batch dim (norse)."""
     if not path.is_file():
-        raise error("SNC810", f"NIR file {path} does not exist")
+        raise error("SNC108", f"NIR file {path} does not exist", hint="check the path")
     try:
         return nir.read(path)
     except Exception as first:
@@ -102,7 +102,7 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
                                    "convention)", hint="pass the source's step with --nir-dt", severity="warning"))
     dt = float(dt)
     if not (np.isfinite(dt) and dt > 0):
-        raise error("SNC806", f"dt must be a positive number of seconds, got {dt}")
+        raise error("SNC806", f"dt must be a positive number of seconds, got {dt}", hint="e.g. --nir-dt 1e-3")
     return dt, conv, warnings
 
 
@@ -127,7 +127,8 @@ class _Builder:
         self.succs: dict[str, list[str]] = {n: [] for n in graph.nodes}
         for src, dst in graph.edges:
             if src not in graph.nodes or dst not in graph.nodes:
-                raise error("SNC813", f"edge ({src}, {dst}) names a node that does not exist")
+                raise error("SNC813", f"edge ({src}, {dst}) names a node that does not exist",
+                            hint="every edge must connect two nodes of the graph; rewrite the file with nir.write")
             self.preds[dst].append(src)
             self.succs[src].append(dst)
         self.ops: list[ir.Op] = []
@@ -136,10 +137,16 @@ class _Builder:
         self.outputs: list[str] = []
 
     def build(self) -> ir.Graph:
+        if not self.g.edges:
+            raise error("SNC813", f"the NIR graph has no edges ({len(self.g.nodes)} node(s) not connected)",
+                        hint="the file holds no network: write the graph with its edges (nir.NIRGraph(nodes, edges))")
         for name in self._order():
             self._visit(name, self.g.nodes[name])
         if not self.outputs:
-            raise error("SNC813", "the NIR graph has no Output node")
+            raise error("SNC813", "the NIR graph has no Output node", hint="add an nir.Output node fed by the network")
+        if sum(isinstance(op, ir.Input) for op in self.ops) != 1:
+            raise error("SNC813", "the NIR graph needs exactly one Input node",
+                        hint="a graph with one nir.Input feeding the network")
         meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name, "reset": self.options.reset}}
         steps = self.options.timesteps or _meta(self.g).get("timesteps")
         if steps is not None:
@@ -155,7 +162,7 @@ class _Builder:
             return list(TopologicalSorter({n: set(p) for n, p in self.preds.items()}).static_order())
         except CycleError as exc:
             raise error("SNC813", f"the NIR graph has a cycle ({' -> '.join(exc.args[1])}): recurrence is not "
-                        "supported") from None
+                        "supported", hint="export a feed-forward network") from None
 
     def _add(self, op: ir.Op) -> ir.Edge:
         self.shapes[op.name] = op.infer_shape([self.shapes[e.src] for e in op.inputs])
@@ -294,4 +301,5 @@ def load_nir(path: str | os.PathLike[str], *, dt: float | None = None, conventio
     except CompileError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        raise error("SNC810", f"{path}: {type(exc).__name__}: {exc}") from None
+        raise error("SNC810", f"{path}: {type(exc).__name__}: {exc}",
+                    hint="the file is not a NIR graph snncompile can read; write it with nir.write") from None

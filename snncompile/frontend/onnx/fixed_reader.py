@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,13 @@ from snncompile.formats.onnx_naming import (
     ENCODE,
     INPUT_PREFIX,
     LIF_PREFIX,
-    METADATA_KEY,
     READOUT_MEAN,
     READOUT_WINDOW,
     SKIP,
     STATE_IN,
 )
 from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pool_from_function
+from snncompile.frontend.onnx.metadata import snncompile_metadata
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 
 # The writer's function builder is the reference a read function body must equal (naming lives in formats/).
@@ -45,8 +44,7 @@ def read_fixed_onnx(model: onnx.ModelProto | str | Path) -> ir.Graph:
     ReadoutMean_in*} → their ops. Any other node, or a snncompile function whose body is not the one snncompile
     exports, raises SNC951 naming the node."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
-    props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else {}
+    meta = snncompile_metadata(proto) or {}
     if meta.get("arithmetic") != ARITHMETIC:
         raise CompileError(Diagnostic("SNC952", f"ONNX model is not an snncompile {ARITHMETIC} step model",
                                       hint="export it with --target onnx-loihi"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -11,9 +10,10 @@ from onnx import numpy_helper
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
-from snncompile.formats.onnx_naming import ARITHMETIC, DELAY_IN, DOMAIN, INPUT_PREFIX, METADATA_KEY
+from snncompile.formats.onnx_naming import ARITHMETIC, DELAY_IN, DOMAIN, INPUT_PREFIX
 from snncompile.frontend.onnx.calls import conv_from_function, node_attributes, pair, pool_from_function
 from snncompile.frontend.onnx.fixed_reader import read_fixed_onnx
+from snncompile.frontend.onnx.metadata import snncompile_metadata
 from snncompile.frontend.onnx.torch_reader import read_torch_onnx
 from snncompile.ir.ops_ext import LIFExt
 
@@ -37,7 +37,7 @@ def read_onnx(model: onnx.ModelProto | str | os.PathLike[str], timesteps: int | 
     (frontend/onnx/torch_reader.py). `timesteps` overrides the model's T. Unsupported nodes raise SNC951."""
     proto = load_proto(model)
     props = {p.key: p.value for p in proto.metadata_props}
-    meta = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else None
+    meta = snncompile_metadata(proto)
     if (meta or props).get("arithmetic") == ARITHMETIC:
         return read_fixed_onnx(proto)
     if meta is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 
 from snncompile import ir
 from snncompile.formats.onnx_naming import FLOAT_ARITHMETIC, METADATA_KEY
+from snncompile.frontend.onnx.metadata import snncompile_metadata
 from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
 from snncompile.targets.onnx.driver import run_onnx
@@ -59,7 +59,7 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
         compiled = compact(compiled)
     dtype = data_dtype(proto)
     x = x.to(dtype)
-    meta = json.loads({p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY, "{}"))
+    meta = snncompile_metadata(proto) or {}
     ref: dict[str, np.ndarray] | None = None
     spikes: dict[str, str] = {}
     note = "model = the ONNX source run step by step with onnxruntime"

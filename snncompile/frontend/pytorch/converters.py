@@ -72,7 +72,8 @@ class ConvertContext:
         try:
             shape = node.infer_shape([self._shapes[i] for i in inputs])
         except ir.ShapeError as exc:
-            raise error("SNC204", str(exc), node=node.name, origin=origin) from None
+            raise error("SNC204", str(exc), node=node.name, origin=origin,
+                        hint="check input_shape (--input-shape) against the layer's expected input size") from None
         self.nodes.append(node)
         self._shapes[node.name] = shape
         return node.name

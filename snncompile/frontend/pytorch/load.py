@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from snncompile import nn as snn
+from snncompile import validate
 from snncompile.errors import CompileError, error
 
 if TYPE_CHECKING:
@@ -47,9 +48,7 @@ def load_model(path: str | os.PathLike[str], *, trust_pickle: bool = False,
     allowlist; other classes are refused unless `trust_pickle` (which runs arbitrary code from the file).
     With `factory="pkg.module:fn"`, `fn()` builds the module and `path` holds its state_dict.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise error("SNC104", f"checkpoint {path} does not exist", hint="check the path")
+    path = validate.model_path(path)
     if path.suffix.lower() == ".onnx":
         raise error("SNC104", f"{path} is an ONNX model, not a PyTorch checkpoint",
                     hint="compile it with snncompile.compile(path, ...) or the CLI; load_onnx reads it into the IR")
@@ -73,8 +72,7 @@ def load_onnx(path: str | os.PathLike[str], timesteps: int | None = None) -> tup
     form, or a PyTorch step module exported with explicit state). timesteps overrides the file's T."""
     from snncompile.frontend.onnx.reader import load_proto, read_onnx
 
-    if not Path(path).is_file():
-        raise error("SNC104", f"ONNX model {path} does not exist", hint="check the path")
+    validate.model_path(path)
     proto = load_proto(path)
     return proto, read_onnx(proto, timesteps)
 
@@ -83,7 +81,10 @@ def _refuse_unknown_classes(path: Path) -> None:
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:
-        raise error("SNC104", f"{path} is not a readable torch checkpoint: {exc}") from None
+        raise error("SNC104", f"{path} is not a readable torch checkpoint: {type(exc).__name__}: "
+                    f"{_first_line(exc)}",
+                    hint="pass a file written by torch.save (the file may be truncated or of another format)") \
+            from None
     from snncompile.frontend.pytorch.converters import load_extensions
 
     load_extensions({name.split(".")[0] for name in found})  # their allow_class() calls for library classes
@@ -101,9 +102,17 @@ def _torch_load(path: Path, weights_only: bool) -> object:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except CompileError:
         raise
+    except (ModuleNotFoundError, AttributeError) as exc:  # unpickling names a module or class Python cannot find
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) and exc.name else None
+        what = f"module `{missing}`" if missing else "a class"
+        raise error("SNC104", f"could not load {path}: it refers to {what} that is not importable: {exc}",
+                    hint="the code that defined the model must be importable: install its package or add its "
+                         "directory to PYTHONPATH (or save a state_dict and pass --factory pkg.module:fn)") \
+            from None
     except Exception as exc:
-        raise error("SNC104", f"could not load {path}: {type(exc).__name__}: {exc}",
-                    hint="is it a file written by torch.save?") from None
+        raise error("SNC104", f"could not load {path}: {type(exc).__name__}: {_first_line(exc)}",
+                    hint="pass a file written by torch.save (the file may be truncated or of another format)") \
+            from None
 
 
 def _from_factory(path: Path, spec: str) -> nn.Module:
@@ -111,9 +120,12 @@ def _from_factory(path: Path, spec: str) -> nn.Module:
     try:
         model = build()
     except Exception as exc:
-        raise error("SNC106", f"factory {spec} raised {type(exc).__name__}: {exc}") from None
+        raise error("SNC106", f"factory {spec} raised {type(exc).__name__}: {exc}",
+                    hint="the factory must build the model without arguments; run it in Python to see why "
+                         "it fails") from None
     if not isinstance(model, nn.Module):
-        raise error("SNC106", f"factory {spec} returned a {type(model).__name__}, not an nn.Module")
+        raise error("SNC106", f"factory {spec} returned a {type(model).__name__}, not an nn.Module",
+                    hint="the factory must return the torch.nn.Module whose state_dict MODEL holds")
     state = _torch_load(path, weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -122,19 +134,34 @@ def _from_factory(path: Path, spec: str) -> nn.Module:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise error("SNC106", f"state_dict in {path} does not fit the factory's model: {exc}") from None
+        raise error("SNC106", f"state_dict in {path} does not fit the factory's model: {exc}",
+                    hint="the factory must build the same architecture the state_dict was saved from") from None
     return model
 
 
 def _import_factory(spec: str) -> Callable[[], object]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise error("SNC106", f"factory {spec!r} is not of the form pkg.module:function")
+        raise error("SNC106", f"factory {spec!r} is not of the form pkg.module:function",
+                    hint="e.g. --factory mypkg.models:build_net")
     try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise error("SNC106", f"cannot import factory {spec}: {exc}",
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error("SNC106", f"cannot import factory module {module_name}: {exc}",
                     hint="the module must be importable (installed, or on PYTHONPATH)") from None
+    except Exception as exc:  # the module's own code failed while it was imported
+        raise error("SNC106", f"importing factory module {module_name} raised {type(exc).__name__}: {exc}",
+                    hint="the error is in that module's top-level code; run `python -c 'import "
+                         f"{module_name}'` to see it") from None
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise error("SNC106", f"factory module {module_name} has no attribute {attr!r}",
+                    hint="check the function name after the colon")
     if not callable(fn):
-        raise error("SNC106", f"factory {spec} is not callable")
+        raise error("SNC106", f"factory {spec} is not callable", hint="name a function that returns the model")
     return fn
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from snncompile import ir
+from snncompile import ir, validate
 from snncompile.errors import CompileError, error
 from snncompile.frontend.pytorch import snn_nn, torch_nn  # noqa: F401  (registers the converter tables)
 from snncompile.frontend.pytorch.converters import (
@@ -28,12 +28,89 @@ _FLATTENS = (torch.flatten,)
 
 class SNNTracer(fx.Tracer):
     """Stops at every module the converter table knows, and at every other torch.nn layer (which then
-    fails conversion with a diagnostic); walks into plain Sequential containers and user modules."""
+    fails conversion with a diagnostic); walks into plain Sequential containers and user modules. Remembers
+    the innermost module being traced when tracing fails, and whether a failed branch read only shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.failed_in: str | None = None
+        self.shape_branch: bool | None = None
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if isinstance(m, nn.Sequential) and find_converter(m) is sequential:
             return False  # Sequential or a subclass without its own converter: trace its forward()
         return has_converter(m) or super().is_leaf_module(m, module_qualified_name)
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        self.stack.append(self.path_of_module(m) if m is not self.root else "")
+        try:
+            result = super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_in is None:
+                self.failed_in = self.stack[-1]
+            raise
+        self.stack.pop()
+        return result
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        self.shape_branch = not _reads_data(obj.node)
+        if self.failed_in is None and self.stack:
+            self.failed_in = self.stack[-1]
+        return super().to_bool(obj)
+
+    def iter(self, obj: fx.Proxy) -> Any:
+        self.shape_branch = not _reads_data(obj.node)
+        return super().iter(obj)
+
+
+_SHAPE_METHODS = {"size", "dim", "numel", "ndimension"}
+
+
+def _reads_data(node: fx.Node) -> bool:
+    """Whether `node`'s value depends on tensor values, not only on tensor shapes (x.shape, x.size(), len(x))."""
+    seen: set[fx.Node] = set()
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if (n.op == "call_function" and n.target is getattr and len(n.args) > 1 and n.args[1] in ("shape", "ndim")) \
+                or (n.op == "call_method" and n.target in _SHAPE_METHODS) \
+                or (n.op == "call_function" and n.target is len):
+            continue
+        if n.op in ("placeholder", "call_module", "get_attr"):
+            return True
+        todo.extend(n.all_input_nodes)
+    return False
+
+
+def _fx_trace(module: nn.Module, what: str, prefix: str = "") -> fx.Graph:
+    """torch.fx trace of `module`; SNC107 naming the innermost module whose forward() failed and why."""
+    tracer = SNNTracer()
+    try:
+        return tracer.trace(module)
+    except CompileError:
+        raise
+    except Exception as exc:  # fx raises many types for untraceable Python
+        inner = ".".join(p for p in (prefix, tracer.failed_in or "") if p)
+        where = f" in `{inner}` ({type(module.get_submodule(tracer.failed_in)).__name__})" \
+            if tracer.failed_in else ""
+        if tracer.shape_branch is True:
+            why = "control flow on a tensor's shape (x.shape / x.size() / len(x))"
+            hint = ("the compiled graph has fixed shapes: replace the branch on the shape by the value it has for "
+                    "input_shape, or compute it in __init__")
+        elif tracer.shape_branch is False:
+            why = "control flow on tensor values (data-dependent)"
+            hint = ("a branch or loop on tensor values cannot be compiled into a static graph; move it into a "
+                    "module with a registered converter (snncompile.register_converter)")
+        else:
+            why = "Python that torch.fx cannot trace"
+            hint = ("see the message; move the untraceable code into a module with a registered converter "
+                    "(snncompile.register_converter)")
+        raise error("SNC107", f"torch.fx could not trace {what}{where}: {why}: {str(exc).splitlines()[0]}",
+                    origin=inner or None, hint=hint) from None
 
 
 def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
@@ -45,21 +122,21 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
     if shape is None:
         raise error("SNC105", f"the per-sample input shape of {type(model).__name__} is unknown",
                     hint="pass input_shape=(C, H, W) (CLI: --input-shape C,H,W) or set model.input_shape")
+    shape = validate.input_shape(shape, "input_shape" if input_shape is not None else "model.input_shape")
     steps = timesteps if timesteps is not None else getattr(model, "timesteps", None)
+    if steps is not None:
+        steps = validate.timesteps(steps, "timesteps" if timesteps is not None else "model.timesteps")
     load_extensions()  # converters of the SNN libraries the model may be built from
     model = model.eval()
     if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
         graph = _convert_root(model, tuple(int(s) for s in shape))
     else:
-        try:
-            fx_graph = SNNTracer().trace(model)
-        except CompileError:
-            raise
-        except Exception as exc:  # fx raises many types for untraceable Python
-            raise error("SNC107", f"torch.fx could not trace {type(model).__name__}: {exc}",
-                        hint="data-dependent control flow cannot be traced; move it into a module with a "
-                             "registered converter") from None
+        fx_graph = _fx_trace(model, type(model).__name__)
         graph = _convert(fx_graph, model, tuple(int(s) for s in shape))
+    if all(isinstance(n, (ir.Input, ir.Identity)) for n in graph.nodes):
+        raise error("SNC110", f"{type(model).__name__} has no layers: its output is its input",
+                    hint="an empty nn.Sequential() (or only Identity / Dropout) compiles to nothing; "
+                         "check that the checkpoint holds the trained network")
     meta = {"timesteps": int(steps)} if steps is not None else {}
     result = ir.Graph(tuple(graph.nodes), graph.outputs, meta)
     ir.verify_or_raise(result)
@@ -158,14 +235,7 @@ def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs:
     bodies are whole per-step networks. Returns a name, or a tuple of names for several outputs."""
     if has_converter(module):
         return ctx.convert(module, path, inputs)
-    try:
-        fx_graph = SNNTracer().trace(module)
-    except CompileError:
-        raise
-    except Exception as exc:
-        raise error("SNC107", f"torch.fx could not trace `{path}` ({type(module).__name__}): {exc}", origin=path,
-                    hint="data-dependent control flow cannot be traced; move it into a module with a "
-                         "registered converter") from None
+    fx_graph = _fx_trace(module, f"`{path}` ({type(module).__name__})", path)
     modules = dict(module.named_modules())
     names: dict[fx.Node, Any] = {}
     bound = iter(inputs)
@@ -186,4 +256,4 @@ def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs:
         else:
             raise error("SNC101", f"`{node.op} {node.target}` reads a tensor attribute in forward()",
                         origin=_origin(node, path), hint="wrap parameters in a module with a converter")
-    raise error("SNC101", f"`{path}` returns nothing", origin=path)
+    raise error("SNC101", f"`{path}` returns nothing", origin=path, hint="its forward() must return the spike tensor")

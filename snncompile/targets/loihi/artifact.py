@@ -25,7 +25,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise error("SNC402", f"{directory} has no {MANIFEST}", hint="compile with --target loihi first")
     manifest = json.loads(path.read_text())
     if manifest.get("format") != "snncompile-loihi":
-        raise error("SNC402", f"{path} is not an snncompile Loihi manifest")
+        raise error("SNC402", f"{path} is not an snncompile Loihi manifest", hint="compile with --target loihi")
     return manifest
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.ir.ops_ext import LIFExt
-from snncompile.passes.base import Pass, PassContext, Rule
+from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF, SkipDense, WindowReadout
 from snncompile.targets.loihi.structure import diag
 
@@ -42,9 +42,15 @@ def _float_source(graph: ir.Graph) -> list[Diagnostic]:
 class LoihiCurrentNeurons(Pass):
     name = "loihi-cuba"
     summary = "C1-C2: lif_ext neurons with an immediate reset become (current-based) scheduled LIFs"
-    requires = (Rule("float-source", _float_source, "the graph is a float model, not an already quantized one"),)
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
+        if already := _float_source(graph):  # the user's mistake, reported with its own code (not SNC300)
+            raise CompileError(already)
+        if not any(isinstance(n, (ir.LIF, ir.MPBNLIF, LIFExt)) for n in graph.nodes):
+            raise CompileError(Diagnostic(
+                "SNC608", "the network has no spiking neuron population; Loihi runs neurons, and a graph of "
+                "synapses and a readout alone has no netx layer to place them in",
+                hint="compile a spiking network (with LIF layers) for Loihi, or use --target sim for this graph"))
         diags: list[Diagnostic] = []
         nodes: list[ir.Op] = []
         for n in graph.nodes:

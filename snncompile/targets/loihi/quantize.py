@@ -82,6 +82,10 @@ def neuron_problems(pop: ScheduledLIF, allow: frozenset[str] = frozenset()) -> l
 def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOptions:
     """The options with a calibration data spec (`digits`, `random` or FILE.npz) loaded as frames
     [T, N, ...] for the graph's input shape and timesteps."""
+    if options.calibration is not None and not isinstance(options.calibration, str):
+        from snncompile.validate import numeric_array
+
+        numeric_array(np.asarray(options.calibration), "calibration", "SNC902")
     if not isinstance(options.calibration, str):
         return options
     from snncompile.verification.data import load_data

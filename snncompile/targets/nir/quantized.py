@@ -44,7 +44,8 @@ def _population(p: LoihiLIF, shape: ir.Shape) -> tuple[ir.LIF, list[Diagnostic]]
     problems = []
     if p.i_decay != 4096:
         problems.append(Diagnostic("SNC804", f"current decay iDecay {p.i_decay} with a voltage bias: the bias "
-                                   "would pass through the synaptic filter in NIR", node=p.name))
+                                   "would pass through the synaptic filter in NIR", node=p.name,
+                                   hint="use a neuron without synaptic current decay, or no bias"))
     theta = np.broadcast_to(p.threshold * p.scale, shape)
     lif = ir.LIF(p.name, tuple(ir.Edge(e.src) for e in p.inputs), p.origin,
                  decay=np.full(shape, 1.0 - p.v_decay / 4096), threshold=theta[None].copy())
@@ -81,7 +82,8 @@ class NirDequantize(Pass):
                 syn = graph.node(e.src)
                 factor = _rows(np.broadcast_to(p.scale, shapes[p.name]), syn)  # type: ignore[arg-type]
                 if factor is None or not isinstance(syn, WeightedSynapse):
-                    problems.append(Diagnostic("SNC804", f"synapse %{e.src} has no per-row scale", node=p.name))
+                    problems.append(Diagnostic("SNC804", f"synapse %{e.src} has no per-row scale", node=p.name,
+                                               hint="only dense and conv synapses can carry the integer scales"))
                     continue
                 rows[e.src] = factor
                 if k == 0 and p.bias is not None and np.any(p.bias):  # type: ignore[attr-defined]

@@ -42,7 +42,7 @@ def option_problems(options: NirOptions) -> list[Diagnostic]:
         problems.append(f"quantize must be None or 'loihi', not {options.quantize!r}")
     if options.input_gain not in ("r", "weights"):
         problems.append(f"input_gain must be 'r' or 'weights', not {options.input_gain!r}")
-    return [Diagnostic("SNC806", p) for p in problems]
+    return [Diagnostic("SNC806", p, hint="see `snncompile compile --help` for the --nir-* options") for p in problems]
 
 
 def check_options(options: NirOptions) -> None:
