@@ -159,6 +159,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC622": ("Warning: the synaptic current may wrap at 24 bits.", "Use --loihi-overflow avoid or calibrate."),
     "SNC623": ("Warning: the voltage may saturate at 24 bits.", "Use --loihi-overflow avoid or calibrate."),
     "SNC625": ("The synaptic sum can exceed Lava's int32 arithmetic.", "Reduce weights or fan-in."),
+    "SNC640": ("Warning: the resource plan places the network on more than one Loihi 2 chip (the message gives "
+               "the cores and chips per layer's binding limit; docs/LOIHI.md, resource model).",
+               "Accept it (multi-chip systems run it with inter-chip traffic), or shrink the widest layers."),
+    "SNC641": ("The resource plan needs more chips than the chip budget (LoihiOptions.max_chips, default 8: one "
+               "board).", "Raise --loihi-max-chips if your system has more chips, or shrink the network."),
     # 7xx: SNN libraries
     "SNC700": ("An SNN-library module (spikingjelly, snntorch, norse) has no converter.",
                "Use a supported module (docs/CONVERTERS.md)."),
