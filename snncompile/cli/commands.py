@@ -194,7 +194,7 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
         graph = serialize.load(artifact)
         result = simulate(graph, np.load(input_path))
     tmp = output.with_name(f".{output.name}.tmp.npz")
-    np.savez_compressed(tmp, **result.values)
+    np.savez_compressed(tmp, **result.values)  # type: ignore[arg-type]  # numpy stub: **kwds checked against allow_pickle: bool
     tmp.replace(output)
     summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
     click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")

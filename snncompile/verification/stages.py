@@ -92,7 +92,7 @@ class TorchStage(Stage):
 def graph_members(graph: ir.Graph, layers: list[Layer]) -> dict[str, tuple[str, ...]]:
     """For each layer, the populations of `graph` whose outputs sum to it: the node of the same name, or
     its lowered MLF levels. Layers the graph does not hold are left out."""
-    found = {}
+    found: dict[str, tuple[str, ...]] = {}
     for la in layers:
         if la.name in graph and not isinstance(graph.node(la.name), ir.Add):
             found[la.name] = (la.name,)
