@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32,
     return VerifyData("random", encode(images, timesteps), None, encode(images, timesteps))
 
 
-def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
+def load_data(spec: str | os.PathLike[str] | None, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
     """`digits`, a path to an .npz file, or None / `random` for unlabelled random images."""
     if spec is None or str(spec) == "random":
         return random_data(input_shape, timesteps)
