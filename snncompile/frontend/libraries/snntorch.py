@@ -52,8 +52,9 @@ class TimeLoop(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for m in self.net.modules():
-            if hasattr(m, "reset_mem"):
-                m.reset_mem()
+            reset_mem = getattr(m, "reset_mem", None)
+            if reset_mem is not None:
+                reset_mem()
         outputs = []
         for t in range(x.shape[0]):
             y = self.net(x[t])
@@ -101,7 +102,7 @@ def _full(value: torch.Tensor, shape: tuple[int, ...], path: str, m: LibraryModu
                       f"timestep's features {list(shape)}", "use a scalar or a per-neuron tensor") from None
 
 
-def _mechanism(m: LibraryModule, cls: type, path: str) -> str:
+def _mechanism(m: LibraryModule, cls: type[LibraryModule], path: str) -> str:
     """The reset forward() really runs: state_function is bound at construction, reset_mechanism_val is
     read by the reset_delay=False branch; a later change of reset_mechanism updates only the latter."""
     fn = getattr(m.state_function, "__func__", None)
@@ -114,7 +115,7 @@ def _mechanism(m: LibraryModule, cls: type, path: str) -> str:
     return by_value
 
 
-def _check(ctx: ConvertContext, m: LibraryModule, cls: type, path: str, inputs: list[str]) -> None:
+def _check(ctx: ConvertContext, m: LibraryModule, cls: type[LibraryModule], path: str, inputs: list[str]) -> None:
     if type(m) is not cls:
         raise _refuse("SNC700", path, m, f"subclass of snntorch.{cls.__name__}; its dynamics may differ",
                       f"register a converter for {type(m).__qualname__} (snncompile.register_converter)")
@@ -180,9 +181,9 @@ def synaptic(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]
     """syn[t] = α·syn[t−1] + x[t];  mem[t] = β·mem[t−1] + syn[t], with the reset as in LIFExt."""
     _check(ctx, m, snntorch.Synaptic, path, inputs)
     shape = ctx.shape(inputs[0])
-    fields = {"decay": _full(m.beta.clamp(0, 1), shape, path, m, "beta"),
-              "syn_decay": _full(m.alpha.clamp(0, 1), shape, path, m, "alpha"),
-              "threshold": _full(m.threshold, shape, path, m, "threshold"), "comparison": ">"}
+    fields: dict[str, Any] = {"decay": _full(m.beta.clamp(0, 1), shape, path, m, "beta"),
+                              "syn_decay": _full(m.alpha.clamp(0, 1), shape, path, m, "alpha"),
+                              "threshold": _full(m.threshold, shape, path, m, "threshold"), "comparison": ">"}
     mechanism = _mechanism(m, snntorch.Synaptic, path)
     if mechanism == "subtract":
         timing = "delayed" if m.reset_delay else "double"
