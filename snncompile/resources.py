@@ -54,7 +54,7 @@ def _connections(node: ir.Op, graph: ir.Graph) -> int:
 def _stored(node: ir.Op) -> int:
     """Weights actually stored when a conv kernel is shared across positions (pooling stores none)."""
     if isinstance(node, WeightedSynapse):
-        return int(node.weight.size)  # type: ignore[attr-defined]
+        return int(node.weight.size)
     return int(np.count_nonzero(node.weight)) if isinstance(node, SkipDense) else 0
 
 

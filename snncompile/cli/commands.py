@@ -217,7 +217,7 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
         result = simulate(graph, x)
     tmp = output.with_name(f".{output.name}.tmp.npz")
     try:
-        np.savez_compressed(tmp, **result.values)
+        np.savez_compressed(tmp, **result.values)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)

@@ -6,9 +6,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from snncompile.ir.base import Op, Shape
+
+OpT = TypeVar("OpT", bound=Op)
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +65,13 @@ class Graph:
             shapes[n.name] = n.infer_shape([shapes[e.src] for e in n.inputs])
         return MappingProxyType(shapes)
 
-    def of_kind(self, *kinds: type) -> list[Op]:
+    @overload
+    def of_kind(self, kind: type[OpT], /) -> list[OpT]: ...
+
+    @overload
+    def of_kind(self, *kinds: type) -> list[Op]: ...
+
+    def of_kind(self, *kinds: type) -> list[Any]:
         """Nodes that are instances of any of `kinds` (op classes or ir.traits categories)."""
         return [n for n in self.nodes if isinstance(n, kinds)]
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape
 from snncompile.ir.traits import AffineNorm
 
+Viewable = TypeVar("Viewable", np.ndarray, "torch.Tensor")
 
-def channel_view(values: np.ndarray, rank: int) -> np.ndarray:
+
+def channel_view(values: Viewable, rank: int) -> Viewable:
     """Per-channel vector shaped to broadcast over a (C, ...) sample of the given rank."""
     return values.reshape((-1,) + (1,) * (rank - 1))
 

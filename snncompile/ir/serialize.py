@@ -72,7 +72,7 @@ def save(graph: Graph, directory: str | os.PathLike[str], stem: str = "graph") -
     directory.mkdir(parents=True, exist_ok=True)
     doc, arrays = to_dicts(graph)
     json_path, npz_path = directory / f"{stem}.json", directory / f"{stem}.npz"
-    _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays))
+    _atomic_write(npz_path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]  # numpy stub: **kwds checked against allow_pickle: bool
     _atomic_write(json_path, lambda f: f.write(json.dumps(doc, indent=1, sort_keys=True).encode()))
     return json_path, npz_path
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from snncompile.ir.base import Op
     from snncompile.ir.graph import Graph
@@ -28,9 +30,17 @@ class WeightedSynapse(Synapse):
     """A Synapse with a `weight` array and an optional `bias`, both rescaled when a per-channel affine is
     folded into it (Dense, Conv2d)."""
 
+    # Declarations for the type checker only (no value: the op dataclass defines the field).
+    weight: np.ndarray
+    bias: np.ndarray | None
+
 
 class Pooling:
     """A spatial window op over [C, H, W] (Pool2d sum/avg, MaxPool2d)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
 
 
 class PassThrough:
@@ -45,6 +55,9 @@ class Normalization:
 class AffineNorm(Normalization):
     """A per-channel affine y = a·(x − m) + β with fields `weight` (γ, a is proportional to it) and `bias`
     (β, or None). fold-norm folds it through passes/fold_affine.affine_of, which gives (a, m, β)."""
+
+    weight: np.ndarray
+    bias: np.ndarray | None
 
 
 class Output:

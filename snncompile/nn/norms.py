@@ -26,6 +26,9 @@ class TDBatchNorm(nn.Module):
     estimates (unbiased variance); eval uses the running estimates. Plain BN is alpha·v_th = 1.
     """
 
+    running_mean: torch.Tensor  # buffers, registered in __init__
+    running_var: torch.Tensor
+
     def __init__(self, num_features: int, alpha: float = 1.0, v_th: float = 0.5, eps: float = 1e-5,
                  momentum: float = 0.1, eps_inside: bool = True) -> None:
         super().__init__()
@@ -68,6 +71,8 @@ class PSPNorm(nn.Module):
     estimate in eval.
     """
 
+    running_moment2: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine_bias: bool = False) -> None:
         super().__init__()
@@ -97,6 +102,9 @@ class MPBNLIF(nn.Module):
     Channel-wise (μ, σ², γ, β per channel; `shape` = (C, ...)) or element-wise (per neuron). In training
     the BN uses each step's batch statistics (over B, and H, W when channel-wise).
     """
+
+    running_mean: torch.Tensor  # buffers, registered in __init__
+    running_var: torch.Tensor
 
     def __init__(self, shape: Sequence[int] | int, elementwise: bool = False, decay: float = 0.25,
                  v_th: float = 1.0, fire_level: float = 0.5, reset: str = "zero", eps: float = 1e-5,

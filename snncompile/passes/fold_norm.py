@@ -51,6 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
@@ -134,7 +135,8 @@ class FoldNorm(Pass):
     ensures = (NO_NORMS,)
 
     def run(self, graph: ir.Graph, ctx: PassContext) -> ir.Graph:
-        report, errors, original = _Report({}), [], graph
+        report, original = _Report({}), graph
+        errors: list[Diagnostic] = []
         mpbn = [n.name for n in graph.of_kind(ir.MPBNLIF)]
         for name in mpbn:
             graph = self._fold(graph, graph.node(name), fold_mpbn, report, errors, ctx)
@@ -158,7 +160,7 @@ class FoldNorm(Pass):
         return graph
 
     @staticmethod
-    def _fold(graph: ir.Graph, node: ir.Op, fold: Callable[[Plan, ir.Op], object], report: _Report,
+    def _fold(graph: ir.Graph, node: ir.Op, fold: Callable[[Plan, Any], object], report: _Report,
               errors: list[Diagnostic], ctx: PassContext) -> ir.Graph:
         plan = Plan(graph)
         try:
@@ -191,7 +193,7 @@ def _next_norm(graph: ir.Graph, deferred: dict[str, Diagnostic]) -> ir.Op | None
 
 def _warn_thresholds(graph: ir.Graph, names: list[str], ctx: PassContext) -> None:
     """SNC504 for folded MPBN layers with thresholds ≤ 0 (β > θ_n with small μ, γ < 0, pinned neurons)."""
-    for node in (graph.node(name) for name in names):
+    for node in (cast(ir.LIF, graph.node(name)) for name in names):  # fold_mpbn made each one an ir.LIF
         low = node.threshold <= 0
         if np.any(low):
             ctx.warn(Diagnostic(NOT_POSITIVE, f"{int(low.sum())} of {low.size} thresholds are ≤ 0 "

@@ -58,7 +58,7 @@ def _no_norms(graph: ir.Graph) -> list[Diagnostic]:
 
 def _binary_neurons(graph: ir.Graph) -> list[Diagnostic]:
     return [_diag(n, f"LIF has {n.levels} levels", "run lower-mlf first")
-            for n in graph.of_kind(ir.LIF) if n.levels != 1]  # type: ignore[attr-defined]
+            for n in graph.of_kind(ir.LIF) if n.levels != 1]
 
 
 def _no_adds(graph: ir.Graph) -> list[Diagnostic]:

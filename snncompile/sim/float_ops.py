@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -31,10 +32,16 @@ def _record_margin(op: ir.Op, distance: Seq) -> None:
         margins[op.name] = min(margins.get(op.name, float("inf")), current)
 
 
-def implements(*op_types: type[ir.Op]) -> Callable[[OpImpl], OpImpl]:
-    def register(fn: OpImpl) -> OpImpl:
+AnyOp = TypeVar("AnyOp", bound=ir.Op)
+
+
+def implements(*op_types: type[AnyOp]) -> Callable[[Callable[[AnyOp, list[Seq]], Seq]],
+                                                   Callable[[AnyOp, list[Seq]], Seq]]:
+    """Registers the decorated function as the float numerics of `op_types`."""
+    def register(fn: Callable[[AnyOp, list[Seq]], Seq]) -> Callable[[AnyOp, list[Seq]], Seq]:
         for t in op_types:
-            FLOAT_OPS[t] = fn
+            # FLOAT_OPS pairs each op type with the function for exactly that type, which a dict type cannot say
+            FLOAT_OPS[t] = cast(OpImpl, fn)
         return fn
     return register
 

@@ -63,7 +63,7 @@ class Target(Generic[OptionsT]):
             raise CompileError(Diagnostic(
                 "SNC404", f"target {self.name} takes {self.options_type.__name__}, not {type(self.options).__name__}",
                 hint=f"pass {self.options_type.__name__}(...) or a dict of its fields"))
-        problems = getattr(self.options, "diagnostics", lambda: [])()  # the options' own value checks
+        problems: list[Diagnostic] = getattr(self.options, "diagnostics", lambda: [])()  # the options' own checks
         if problems:
             raise CompileError(problems)
 

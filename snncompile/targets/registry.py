@@ -38,7 +38,7 @@ def target_class(name: str) -> type[Target[Any]]:
     if name not in BUILTIN_TARGETS:
         raise error("SNC400", f"unknown target {name!r}", hint=f"available: {', '.join(target_names())}")
     module, cls = BUILTIN_TARGETS[name].split(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)
 
 
 def resolve_target(target: str | Target[Any], options: Mapping[str, Any] | Any | None = None) -> Target[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,7 @@ def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32,
     return VerifyData("random", encode(images, timesteps), None, encode(images, timesteps))
 
 
-def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int,
+def load_data(spec: str | os.PathLike[str] | None, input_shape: tuple[int, ...], timesteps: int,
               classes: int | None = None) -> VerifyData:
     """`digits`, a path to an .npz file, or None / `random` for unlabelled random images. `classes`: the number
     of model outputs, which labels must index."""

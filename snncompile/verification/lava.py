@@ -77,5 +77,5 @@ class LavaStage(Stage):
                 part = flat.reshape(-1, *self.graph.shapes[n]).astype(np.float64)
                 part = unstream(part, samples, steps, index)
                 total = part if total is None else total + part
-            out[layer] = total  # type: ignore[assignment]
+            out[layer] = total
         return out

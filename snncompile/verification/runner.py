@@ -97,9 +97,9 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
             before = seen.get(pop, (0.0, 0))
             seen[pop] = (before[0] + total, before[1] + count)
         for layer, found in out.events.items():
-            total = stats.events.setdefault(layer, {})
+            counts = stats.events.setdefault(layer, {})
             for k, v in found.items():
-                total[k] = total.get(k, 0) + v
+                counts[k] = counts.get(k, 0) + v
         if out.logits is None:
             continue
         if labels is not None:

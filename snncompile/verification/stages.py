@@ -92,7 +92,7 @@ class TorchStage(Stage):
 def graph_members(graph: ir.Graph, layers: list[Layer]) -> dict[str, tuple[str, ...]]:
     """For each layer, the populations of `graph` whose outputs sum to it: the node of the same name, or
     its lowered MLF levels. Layers the graph does not hold are left out."""
-    found = {}
+    found: dict[str, tuple[str, ...]] = {}
     for la in layers:
         if la.name in graph and not isinstance(graph.node(la.name), ir.Add):
             found[la.name] = (la.name,)
@@ -155,7 +155,7 @@ def counting_numerics(numerics: Mapping[type[ir.Op], OpImpl], events: dict[str, 
     from snncompile.targets.loihi.numerics import lif_kernel
     from snncompile.targets.loihi.ops import LoihiLIF
 
-    def counted(op: LoihiLIF, xs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[type-arg]
+    def counted(op: LoihiLIF, xs: list[torch.Tensor]) -> torch.Tensor:
         a = _sum(xs)
         found = events.setdefault(op.name, {"wraps": 0, "saturations": 0})
         spikes = lif_kernel(a.reshape(a.shape[0], -1).numpy(), op, batch=a.shape[1], events=found)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from snncompile import ir
 from snncompile.errors import CompileError, error
@@ -38,15 +37,20 @@ except ImportError:  # the frontend works without norse
 else:
     AVAILABLE = True
 
+
+LibraryModule = Any
+"""A norse module: norse ships no type information, so its attributes are unknown to the type checker."""
+
+
 _METHODS = ("super", "heaviside", "triangle", "tanh", "circ", "heavi_erfc")  # all fire as [x > 0] forward
 _THREADED = "_norse_state_threaded"  # ctx flag: the enclosing Lift passes each cell its previous state
 
 
-def _refuse(code: str, path: str, m: nn.Module, what: str, hint: str) -> CompileError:
+def _refuse(code: str, path: str, m: LibraryModule, what: str, hint: str) -> CompileError:
     return error(code, f"`{path}` ({type(m).__module__}.{type(m).__qualname__}): {what}", origin=path, hint=hint)
 
 
-def _array(value: Any, shape: tuple[int, ...], path: str, m: nn.Module, what: str) -> np.ndarray:
+def _array(value: Any, shape: tuple[int, ...], path: str, m: LibraryModule, what: str) -> np.ndarray:
     array = torch.as_tensor(value).detach().cpu().double().numpy()
     try:
         return np.broadcast_to(array, shape).copy()
@@ -55,17 +59,17 @@ def _array(value: Any, shape: tuple[int, ...], path: str, m: nn.Module, what: st
                       f"one timestep's features {list(shape)}", "use scalars or per-neuron tensors") from None
 
 
-def _rate(m: nn.Module, tau_inv: Any, shape: tuple[int, ...], path: str, what: str) -> np.ndarray:
+def _rate(m: LibraryModule, tau_inv: Any, shape: tuple[int, ...], path: str, what: str) -> np.ndarray:
     """dt·τ⁻¹ evaluated exactly as norse's forward does (a Python float times the parameter tensor)."""
     return _array(m.dt * torch.as_tensor(tau_inv), shape, path, m, f"dt·{what}")
 
 
-def _check_method(m: nn.Module, path: str) -> None:
+def _check_method(m: LibraryModule, path: str) -> None:
     if m.p.method not in _METHODS:
         raise _refuse("SNC701", path, m, f"method={m.p.method!r}", "use one of " + ", ".join(_METHODS))
 
 
-def _check_placement(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str], per_step: bool) -> None:
+def _check_placement(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str], per_step: bool) -> None:
     if type(m) not in (LIF, LIFCell, LIFBoxCell):
         raise _refuse("SNC700", path, m, "subclass of a norse neuron; its dynamics may differ",
                       f"register a converter for {type(m).__qualname__} (snncompile.register_converter)")
@@ -81,7 +85,7 @@ def _check_placement(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[
                       "the batch axis as time", "use LIFCell inside Lift, or move LIF to the [T, B, ...] level")
 
 
-def _equal_leak_reset(m: nn.Module, path: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _equal_leak_reset(m: LibraryModule, path: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     leak = _array(m.p.v_leak, shape, path, m, "v_leak")
     reset = _array(m.p.v_reset, shape, path, m, "v_reset")
     if not np.array_equal(leak, reset):
@@ -91,7 +95,7 @@ def _equal_leak_reset(m: nn.Module, path: str, shape: tuple[int, ...]) -> tuple[
     return leak, reset
 
 
-def lif(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any:
+def lif(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> Any:
     _check_placement(ctx, m, path, inputs, per_step=isinstance(m, SNNCell))
     _check_method(m, path)
     shape = ctx.shape(inputs[0])
@@ -104,7 +108,7 @@ def lif(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any:
     return node, None
 
 
-def lif_box_cell(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any:
+def lif_box_cell(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> Any:
     _check_placement(ctx, m, path, inputs, per_step=True)
     _check_method(m, path)
     shape = ctx.shape(inputs[0])
@@ -126,7 +130,7 @@ def lif_box_cell(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]
     return node, None
 
 
-def lift(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any:
+def lift(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> Any:
     """Lift(module): module runs once per timestep on [B, ...]; a stateful one gets its state threaded."""
     if ctx.batch_dims != 2 or ctx.per_step:
         raise _refuse("SNC702", path, m, "Lift inside a per-step or [T·B, ...] body", "use Lift at the "
@@ -145,7 +149,7 @@ def lift(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any
     return (spikes, None) if m.is_stateful else spikes
 
 
-def sequential_state(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> Any:
+def sequential_state(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> Any:
     """SequentialState: children in order; returns (output, states). A stateful child (one whose forward
     takes `state`) returns (output, state) and passes on the output; any other child's result is passed
     on whole, which only a following Lift accepts (it drops the state of a (output, state) pair)."""
@@ -163,7 +167,7 @@ def sequential_state(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[
     return value, None
 
 
-def _unsupported(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this norse module has no snncompile converter",
                   "supported: LIF, Lift(LIFCell), Lift(LIFBoxCell), Lift(SequentialState(...)), SequentialState; "
                   "or register your own with snncompile.register_converter")

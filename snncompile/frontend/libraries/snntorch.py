@@ -14,6 +14,8 @@ Registered only if snntorch imports (TimeLoop itself needs no library).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -34,6 +36,10 @@ else:
     AVAILABLE = True
 
 
+LibraryModule = Any
+"""A snntorch module: snntorch ships no type information, so its attributes are unknown to the type checker."""
+
+
 class TimeLoop(nn.Module):
     """Runs a per-step network over a [T, B, ...] input from a fresh state: y[t] = net(x[t]), stacked.
 
@@ -46,8 +52,9 @@ class TimeLoop(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for m in self.net.modules():
-            if hasattr(m, "reset_mem"):
-                m.reset_mem()
+            reset_mem = getattr(m, "reset_mem", None)
+            if reset_mem is not None:
+                reset_mem()
         outputs = []
         for t in range(x.shape[0]):
             y = self.net(x[t])
@@ -78,15 +85,15 @@ def time_loop(ctx: ConvertContext, m: TimeLoop, path: str, inputs: list[str]) ->
 allow_class(TimeLoop)
 
 
-def _name(m: nn.Module) -> str:
+def _name(m: LibraryModule) -> str:
     return f"{type(m).__module__}.{type(m).__qualname__}"
 
 
-def _refuse(code: str, path: str, m: nn.Module, what: str, hint: str) -> CompileError:
+def _refuse(code: str, path: str, m: LibraryModule, what: str, hint: str) -> CompileError:
     return error(code, f"`{path}` ({_name(m)}): {what}", origin=path, hint=hint)
 
 
-def _full(value: torch.Tensor, shape: tuple[int, ...], path: str, m: nn.Module, what: str) -> np.ndarray:
+def _full(value: torch.Tensor, shape: tuple[int, ...], path: str, m: LibraryModule, what: str) -> np.ndarray:
     array = value.detach().cpu().double().numpy()
     try:
         return np.broadcast_to(array, shape).copy()
@@ -95,7 +102,7 @@ def _full(value: torch.Tensor, shape: tuple[int, ...], path: str, m: nn.Module, 
                       f"timestep's features {list(shape)}", "use a scalar or a per-neuron tensor") from None
 
 
-def _mechanism(m: nn.Module, cls: type, path: str) -> str:
+def _mechanism(m: LibraryModule, cls: type[LibraryModule], path: str) -> str:
     """The reset forward() really runs: state_function is bound at construction, reset_mechanism_val is
     read by the reset_delay=False branch; a later change of reset_mechanism updates only the latter."""
     fn = getattr(m.state_function, "__func__", None)
@@ -108,7 +115,7 @@ def _mechanism(m: nn.Module, cls: type, path: str) -> str:
     return by_value
 
 
-def _check(ctx: ConvertContext, m: nn.Module, cls: type, path: str, inputs: list[str]) -> None:
+def _check(ctx: ConvertContext, m: LibraryModule, cls: type[LibraryModule], path: str, inputs: list[str]) -> None:
     if type(m) is not cls:
         raise _refuse("SNC700", path, m, f"subclass of snntorch.{cls.__name__}; its dynamics may differ",
                       f"register a converter for {type(m).__qualname__} (snncompile.register_converter)")
@@ -131,7 +138,7 @@ def _check(ctx: ConvertContext, m: nn.Module, cls: type, path: str, inputs: list
     _check_surrogate(m, path)
 
 
-def _check_surrogate(m: nn.Module, path: str) -> None:
+def _check_surrogate(m: LibraryModule, path: str) -> None:
     fn = m.spike_grad
     known = getattr(fn, "__module__", "") == "snntorch.surrogate" or fn is SpikingNeuron._surrogate_bypass
     probe = torch.tensor([-1.0, -1e-12, 0.0, 1e-12, 1.0], dtype=torch.float64)
@@ -145,14 +152,14 @@ def _check_surrogate(m: nn.Module, path: str) -> None:
                       "pass is the step [x > 0]", "use a surrogate from snntorch.surrogate")
 
 
-def _outputs(m: nn.Module, spikes: str, states: int) -> str | tuple[str | None, ...]:
+def _outputs(m: LibraryModule, spikes: str, states: int) -> str | tuple[str | None, ...]:
     """forward() returns spk alone with init_hidden=True (and output=False), else (spk, *states)."""
     if m.init_hidden and not m.output:
         return spikes
     return (spikes, *([None] * states))
 
 
-def leaky(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
+def leaky(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
     _check(ctx, m, snntorch.Leaky, path, inputs)
     shape = ctx.shape(inputs[0])
     decay = _full(m.beta.clamp(0, 1), shape, path, m, "beta")
@@ -170,13 +177,13 @@ def leaky(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> st
     return _outputs(m, node, 1)
 
 
-def synaptic(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
+def synaptic(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
     """syn[t] = α·syn[t−1] + x[t];  mem[t] = β·mem[t−1] + syn[t], with the reset as in LIFExt."""
     _check(ctx, m, snntorch.Synaptic, path, inputs)
     shape = ctx.shape(inputs[0])
-    fields = {"decay": _full(m.beta.clamp(0, 1), shape, path, m, "beta"),
-              "syn_decay": _full(m.alpha.clamp(0, 1), shape, path, m, "alpha"),
-              "threshold": _full(m.threshold, shape, path, m, "threshold"), "comparison": ">"}
+    fields: dict[str, Any] = {"decay": _full(m.beta.clamp(0, 1), shape, path, m, "beta"),
+                              "syn_decay": _full(m.alpha.clamp(0, 1), shape, path, m, "alpha"),
+                              "threshold": _full(m.threshold, shape, path, m, "threshold"), "comparison": ">"}
     mechanism = _mechanism(m, snntorch.Synaptic, path)
     if mechanism == "subtract":
         timing = "delayed" if m.reset_delay else "double"
@@ -189,13 +196,13 @@ def synaptic(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) ->
     return _outputs(m, node, 2)
 
 
-def _no_negative_threshold(m: nn.Module, theta: np.ndarray, mechanism: str, path: str) -> None:
+def _no_negative_threshold(m: LibraryModule, theta: np.ndarray, mechanism: str, path: str) -> None:
     if mechanism == "zero" and not m.reset_delay and np.any(theta < 0):
         raise _refuse("SNC701", path, m, "reset_delay=False with reset 'zero' and a negative threshold (the "
                       "double-reset branch then rescales the membrane)", "use a threshold ≥ 0 or reset_delay=True")
 
 
-def _unsupported(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this snntorch neuron has no snncompile converter",
                   "supported: snntorch.Leaky and snntorch.Synaptic inside TimeLoop; or register your own "
                   "with snncompile.register_converter")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,22 +34,27 @@ except ImportError:  # the frontend works without spikingjelly
 else:
     AVAILABLE = True
 
+
+LibraryModule = Any
+"""A spikingjelly module: spikingjelly ships no type information, so its attributes are unknown to the type checker."""
+
+
 SUPPORTED = ("neuron.IFNode", "neuron.LIFNode", "neuron.ParametricLIFNode", "neuron.MPBNLIFNode",
              "layer.Conv2d", "layer.Linear", "layer.BatchNorm2d", "layer.ThresholdDependentBatchNorm2d",
              "layer.Flatten", "layer.AvgPool2d", "layer.MaxPool2d", "layer.Dropout", "layer.SeqToANNContainer",
              "layer.MultiStepContainer", "layer.StepModeContainer")
 
 
-def _name(m: nn.Module) -> str:
+def _name(m: LibraryModule) -> str:
     cls = type(m)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _refuse(code: str, path: str, m: nn.Module, what: str, hint: str) -> CompileError:
+def _refuse(code: str, path: str, m: LibraryModule, what: str, hint: str) -> CompileError:
     return error(code, f"`{path}` ({_name(m)}): {what}", origin=path, hint=hint)
 
 
-def _exact(m: nn.Module, cls: type, path: str) -> None:
+def _exact(m: LibraryModule, cls: type, path: str) -> None:
     if type(m) is not cls:
         raise _refuse("SNC700", path, m, f"subclass of {cls.__qualname__}; its dynamics may differ",
                       f"register a converter for {type(m).__qualname__} (snncompile.register_converter)")
@@ -64,7 +70,7 @@ def _granularity(ctx: ConvertContext, batch_dims: int, per_step: bool) -> Iterat
         ctx.batch_dims, ctx.per_step = outer
 
 
-def _check_multi_step_level(ctx: ConvertContext, m: nn.Module, path: str) -> None:
+def _check_multi_step_level(ctx: ConvertContext, m: LibraryModule, path: str) -> None:
     """A multi-step module must receive [T, B, ...]: the top level, not a per-step or T·B body."""
     if ctx.batch_dims != 2 or ctx.per_step:
         raise _refuse("SNC702", path, m, "step_mode='m' inside a container that calls it per timestep "
@@ -72,7 +78,7 @@ def _check_multi_step_level(ctx: ConvertContext, m: nn.Module, path: str) -> Non
                       "use step_mode='s' inside MultiStepContainer, or move the module out of the container")
 
 
-def _check_time(ctx: ConvertContext, m: nn.Module, path: str) -> None:
+def _check_time(ctx: ConvertContext, m: LibraryModule, path: str) -> None:
     if m.step_mode == "m":
         _check_multi_step_level(ctx, m, path)
     elif not ctx.per_step:
@@ -82,7 +88,7 @@ def _check_time(ctx: ConvertContext, m: nn.Module, path: str) -> None:
                       "layer.MultiStepContainer")
 
 
-def _check_neuron(ctx: ConvertContext, m: nn.Module, path: str) -> None:
+def _check_neuron(ctx: ConvertContext, m: LibraryModule, path: str) -> None:
     _check_time(ctx, m, path)
     if getattr(m, "_neuron_precision", None) is not None:
         raise _refuse("SNC701", path, m, "explicit neuron precision (reduced-precision state)",
@@ -90,7 +96,7 @@ def _check_neuron(ctx: ConvertContext, m: nn.Module, path: str) -> None:
     _check_surrogate(m, path)
 
 
-def _check_surrogate(m: nn.Module, path: str) -> None:
+def _check_surrogate(m: LibraryModule, path: str) -> None:
     fn = m.surrogate_function
     if isinstance(fn, surrogate.SurrogateFunctionBase) and not fn.spiking:
         raise _refuse("SNC701", path, m, "surrogate_function with spiking=False outputs analog values",
@@ -120,7 +126,7 @@ def _np(t: object) -> np.ndarray:
     return torch.as_tensor(t).detach().cpu().double().numpy()
 
 
-def _charge(m: nn.Module) -> tuple[float, float | None]:
+def _charge(m: LibraryModule) -> tuple[float, float | None]:
     """(decay, input gain) of lif_charge: decay 1 − 1/τ, gain 1/τ (decay_input) or 1 (None)."""
     tau = float(m.tau)
     return 1.0 - 1.0 / tau, (1.0 / tau if m.decay_input else None)
@@ -135,19 +141,19 @@ def _plain_lif(ctx: ConvertContext, path: str, inputs: list[str], decay: float, 
                    gain=None if gain is None else _full(gain, shape))
 
 
-def if_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def if_node(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     _exact(m, neuron.IFNode, path)
     _check_neuron(ctx, m, path)
     return _plain_lif(ctx, path, inputs, 1.0, None, m.v_threshold, m.v_reset)
 
 
-def lif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def lif_node(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     _exact(m, neuron.LIFNode, path)
     _check_neuron(ctx, m, path)
     return _plain_lif(ctx, path, inputs, *_charge(m), m.v_threshold, m.v_reset)
 
 
-def plif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def plif_node(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """PLIF: 1/τ = sigmoid(w) learned; the value of the checkpoint is a constant decay."""
     _exact(m, neuron.ParametricLIFNode, path)
     _check_neuron(ctx, m, path)
@@ -159,7 +165,7 @@ def plif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -
 # MPBNLIFNode: h = charge(v, x); BN of the membrane; the normalized value is the carried state
 
 
-def _mpbn_threshold(m: nn.Module, path: str, channels: int) -> np.ndarray:
+def _mpbn_threshold(m: LibraryModule, path: str, channels: int) -> np.ndarray:
     """V_th per channel: the float, a per-channel tensor (folded after learnable_vth), or exp(a)."""
     if getattr(m, "learnable_vth", False):
         if m.v_reset is None:
@@ -191,7 +197,7 @@ def _drive(ctx: ConvertContext, path: str, inputs: list[str], scale: np.ndarray,
                     var=np.ones(c), weight=weight, bias=bias, eps=0.0, scale=1.0, eps_inside=True)], gain
 
 
-def mpbn_lif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def mpbn_lif_node(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """Decay fold (docs/FOLDING.md §4): with a = γ/√(σ² + ε), b = β − aμ, d = 1 − 1/τ, g = 1/τ or 1.
 
     Unfolded (vbn is a BatchNorm), the state is u = BN(h) = a·h + b. Hard reset to r, in u − r: decay a·d,
@@ -235,7 +241,7 @@ def mpbn_lif_node(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str
                    comparison=">=", reset="zero", gain=gain)
 
 
-def _mpbn_unfolded(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str], shape: tuple[int, ...],
+def _mpbn_unfolded(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str], shape: tuple[int, ...],
                    d: float, g: float, v_th: np.ndarray) -> str:
     bn = m.vbn
     if bn.running_mean is None or bn.running_var is None:
@@ -261,14 +267,14 @@ def _mpbn_unfolded(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[st
 
 def _stateless(torch_converter: Callable[..., str]) -> Callable[..., str]:
     """A spikingjelly wrapper of a torch layer: the same IR per timestep in either step mode."""
-    def convert(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+    def convert(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
         if m.step_mode == "m":
             _check_multi_step_level(ctx, m, path)
         return torch_converter(ctx, m, path, inputs)
     return convert
 
 
-def flatten(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def flatten(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """Multi-step Flatten runs on [T·B, ...]: its start_dim counts one leading axis."""
     if m.step_mode == "s":
         return torch_nn.flatten(ctx, m, path, inputs)
@@ -277,17 +283,17 @@ def flatten(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
         return torch_nn.flatten(ctx, m, path, inputs)
 
 
-def td_batchnorm(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def td_batchnorm(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """tdBN at inference is a plain BN (α·V_th only initialises γ), applied to [T·B, ...]."""
     _check_multi_step_level(ctx, m, path)
     return torch_nn.batchnorm(ctx, m, path, inputs)
 
 
-def dropout(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def dropout(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     return ctx.add(ir.Identity, inputs, path, reason="dropout")
 
 
-def _children(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def _children(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     current: list[str] = inputs
     for child_name, child in m.named_children():
         out = convert_submodule(ctx, child, f"{path}.{child_name}" if path else child_name, current)
@@ -298,27 +304,27 @@ def _children(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -
     return current[0]
 
 
-def seq_to_ann(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def seq_to_ann(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """SeqToANNContainer: the children run once on [T·B, ...] (stateless layers only)."""
     _check_multi_step_level(ctx, m, path)
     with _granularity(ctx, 1, False):
         return _children(ctx, m, path, inputs)
 
 
-def multi_step_container(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def multi_step_container(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     """MultiStepContainer: the children run once per timestep on [B, ...]; single-step neurons keep state."""
     _check_multi_step_level(ctx, m, path)
     with _granularity(ctx, 1, True):
         return _children(ctx, m, path, inputs)
 
 
-def step_mode_container(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def step_mode_container(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     if m.step_mode == "s":
         return _children(ctx, m, path, inputs)
     return (multi_step_container if m.stateful else seq_to_ann)(ctx, m, path, inputs)
 
 
-def _unsupported(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this spikingjelly module has no snncompile converter",
                   "supported: " + ", ".join(SUPPORTED) + "; or register your own with snncompile.register_converter")
 
@@ -353,7 +359,7 @@ def _register() -> None:
 
 
 def _exact_then(cls: type, fn: Callable[..., str]) -> Callable[..., str]:
-    def convert(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+    def convert(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
         _exact(m, cls, path)
         return fn(ctx, m, path, inputs)
     return convert

@@ -56,7 +56,8 @@ def _read_own(proto: onnx.ModelProto, meta: dict[str, object]) -> ir.Graph:
     inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
     shapes = {i.name: tuple(d.dim_value for d in i.type.tensor_type.shape.dim[1:]) for i in proto.graph.input}
     taps: dict[str, ir.Edge] = {}
-    nodes, problems = [], []
+    nodes: list[ir.Op] = []
+    problems: list[Diagnostic] = []
     for node in proto.graph.node:
         if node.op_type == "Gather" and node.domain == "" and node.input[0].startswith(DELAY_IN):
             taps[node.output[0]] = ir.Edge(node.input[0][len(DELAY_IN):], int(inits[node.input[1]]) + 1)

@@ -88,7 +88,7 @@ class Converter:
         if handler is None or node.domain not in ("", "ai.onnx"):
             ix.diags.append(diagnostic(node, "operator not supported by the PyTorch-pattern ONNX reader"))
             return None
-        return handler(node)  # type: ignore[no-any-return]
+        return handler(node)
 
     def _inputs(self, tensors: list[str]) -> tuple[ir.Edge, ...] | None:
         srcs = [self.tensor(s) for s in tensors]

@@ -54,7 +54,8 @@ def _synapse(g: h5py.Group, name: str, src: str, shape: tuple[int, ...], nodes: 
             src = f"{name}.flatten"
         nodes.append(ir.Dense(name, (ir.Edge(src),), weight=w.reshape(shape[0], -1)))
     else:
-        pair = {k: tuple(int(v) for v in np.broadcast_to(g[k][()], (2,))) for k in ("stride", "padding", "dilation")}
+        pair: dict[str, Any] = {k: tuple(int(v) for v in np.broadcast_to(g[k][()], (2,)))
+                                for k in ("stride", "padding", "dilation")}
         nodes.append(ir.Conv2d(name, (ir.Edge(src),), weight=w.reshape(w.shape[:4]), groups=int(g["groups"][()]),
                                **pair))
     return name
@@ -97,7 +98,7 @@ def _step(ledger: dict[str, Any]) -> float:
 
 def _skips(f: h5py.File, names: dict[int, str], shapes: dict[int, tuple[int, ...]]) -> list[tuple[ir.Edge, ir.Op, int]]:
     """(edge into the destination layer, SkipDense node, destination index) per skip record."""
-    found = []
+    found: list[tuple[ir.Edge, ir.Op, int]] = []
     for k in sorted(f.get("snncompile/skip", {}), key=int):
         s = f[f"snncompile/skip/{k}"]
         src, dst = int(s["src"][()]), int(s["dst"][()])

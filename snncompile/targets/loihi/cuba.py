@@ -10,6 +10,7 @@ Refused with SNC610: delayed and double reset timings (Loihi decides and resets 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic
@@ -70,8 +71,8 @@ class LoihiCurrentNeurons(Pass):
                               "the membrane of step t−1); Loihi resets in the step it fires", TIMING_HINT.get(
                                   n.reset_timing, "use an immediate reset")))
             return n
-        common = {"decay": n.decay, "threshold": n.threshold[None], "comparison": n.comparison, "reset": n.reset,
-                  "gain": n.gain}
+        common: dict[str, Any] = {"decay": n.decay, "threshold": n.threshold[None], "comparison": n.comparison,
+                                  "reset": n.reset, "gain": n.gain}
         if n.syn_decay is None:
             return ir.LIF(n.name, n.inputs, n.origin, **common)
         return ScheduledLIF(n.name, n.inputs, n.origin, syn_decay=n.syn_decay, **common)

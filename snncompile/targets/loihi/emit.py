@@ -138,7 +138,7 @@ def emit_loihi(graph: ir.Graph, directory: Path) -> list[Path]:
     readout = None
     readouts = graph.of_kind(WindowReadout)
     if readouts:
-        sources, const = readout_sources(graph, readouts[0])  # type: ignore[arg-type]
+        sources, const = readout_sources(graph, readouts[0])
         readout = ([(*where[name], m) for name, m in sources], const)
     net = directory / NETWORK
     hdf5_index = write_network(net, graph, layers, skips, readout)

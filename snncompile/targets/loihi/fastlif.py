@@ -67,11 +67,11 @@ def load() -> ctypes.CDLL | None:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                src, lib = Path(tmp) / "lif.c", Path(tmp) / "lif.so"
+                src, built = Path(tmp) / "lif.c", Path(tmp) / "lif.so"
                 src.write_text(SOURCE)
-                subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", str(lib), str(src)],
+                subprocess.run([os.environ.get("CC", "cc"), "-O2", "-shared", "-fPIC", "-o", str(built), str(src)],
                                check=True, capture_output=True, timeout=60)
-                os.replace(lib, target)  # atomic: parallel test workers may race to build it
+                os.replace(built, target)  # atomic: parallel test workers may race to build it
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError):
         return None

@@ -151,7 +151,8 @@ def main(argv: list[str]) -> int:
     jobs = json.loads(Path(argv[1]).read_text())
     for job in jobs:
         spikes, times = run_artifact(Path(job["artifact"]), np.load(job["input"]))
-        np.savez_compressed(job["output"], **spikes, seconds=np.array([times[k] for k in ("build", "run", "read")]))
+        seconds = np.array([times[k] for k in ("build", "run", "read")])
+        np.savez_compressed(job["output"], **spikes, seconds=seconds)  # type: ignore[arg-type]  # numpy stub: **kwds checked against allow_pickle: bool
         print(f"{job['artifact']}: {times['steps']} steps, build {times['build']:.2f}s run {times['run']:.2f}s "
               f"read {times['read']:.2f}s", flush=True)
     return 0

@@ -174,8 +174,8 @@ def _wrap_once(u: np.ndarray) -> np.ndarray:
     return np.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, np.where(u <= -STATE_LIMIT, u + 2 * STATE_LIMIT, u))
 
 
-implements(Encode)(_encode)  # type: ignore[arg-type]
-implements(LoihiLIF)(_loihi_lif)  # type: ignore[arg-type]  (the float interpreter runs compacted fixed-point graphs)
+implements(Encode)(_encode)
+implements(LoihiLIF)(_loihi_lif)  # the float interpreter runs compacted fixed-point graphs
 
 LOIHI_OPS: dict[type[ir.Op], OpImpl] = {
     **{t: FLOAT_OPS[t] for t in (ir.Flatten, ir.Pool2d, ir.Readout, WindowReadout, SkipDense)},

@@ -48,8 +48,8 @@ def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int 
         result = simulate(flat, calibration[:, start:start + batch])
         for pop in flat.of_kind(ir.LIF):
             total = _current(pop, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs))
-            gain = 1.0 if pop.gain is None else np.abs(pop.gain)  # type: ignore[attr-defined]
-            peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))  # type: ignore[attr-defined]
+            gain = 1.0 if pop.gain is None else np.abs(pop.gain)
+            peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))
             drives[pop.name] = max(drives.get(pop.name, 0.0), peak)
     return drives
 
@@ -103,14 +103,14 @@ def overflow_report(graph: ir.Graph, measured: dict[str, float],
     """Per-population numbers (for the manifest) and warnings for every wrap or saturation risk."""
     table, risks = [], []
     for pop in graph.of_kind(LoihiLIF):
-        gather = DECAY_UNITY / pop.i_decay if pop.i_decay else float("inf")  # type: ignore[attr-defined]
-        a_step = max(drive_bounds(graph, pop))  # type: ignore[arg-type]
-        a_pos, a_neg = (a * gather for a in drive_bounds(graph, pop))  # type: ignore[arg-type]
+        gather = DECAY_UNITY / pop.i_decay if pop.i_decay else float("inf")
+        a_step = max(drive_bounds(graph, pop))
+        a_pos, a_neg = (a * gather for a in drive_bounds(graph, pop))
         a_max = max(a_pos, a_neg)
-        bias = 0.0 if pop.bias is None else float(np.abs(pop.bias).max())  # type: ignore[attr-defined]
-        keep = (DECAY_UNITY - pop.v_decay) / DECAY_UNITY  # type: ignore[attr-defined]
+        bias = 0.0 if pop.bias is None else float(np.abs(pop.bias).max())
+        keep = (DECAY_UNITY - pop.v_decay) / DECAY_UNITY
         cap = STATE_LIMIT / 2**SHIFT
-        v_high = keep * 2**SHIFT * pop.threshold + 2**SHIFT * (min(a_pos, cap) + bias)  # type: ignore[attr-defined]
+        v_high = keep * 2**SHIFT * pop.threshold + 2**SHIFT * (min(a_pos, cap) + bias)
         v_low = 2**SHIFT * (min(a_neg, cap) + bias) / (1 - keep) if keep < 1 else float("inf")
         v_bound = max(v_high, v_low)
         a_meas = measured[pop.name] * ledger[pop.name]["vth"] if pop.name in measured else None
@@ -126,6 +126,6 @@ def overflow_report(graph: ir.Graph, measured: dict[str, float],
                               severity="warning"))
         if row["v_saturation_possible"]:
             risks.append(diag("SNC623", pop, f"voltage may saturate: |v| bound {v_bound:.0f} ≥ 2^23 − 1 "
-                              f"(|A| ≤ {a_max:.0f}, |bias| ≤ {bias:.0f}, vDecay {pop.v_decay})"  # type: ignore[attr-defined]
+                              f"(|A| ≤ {a_max:.0f}, |bias| ≤ {bias:.0f}, vDecay {pop.v_decay})"
                               + measured_text, "the simulator models saturation exactly", severity="warning"))
     return table, risks

@@ -86,7 +86,7 @@ def netx_layers(graph: ir.Graph, inputs: dict[str, list[SynapticInput]]) -> list
     """S1: populations grouped into layers (identical inputs) in chain order."""
     groups: dict[tuple[object, ...], list[str]] = {}
     for p in graph.of_kind(ir.LIF):
-        groups.setdefault(_stack_key(p), []).append(p.name)  # type: ignore[arg-type]
+        groups.setdefault(_stack_key(p), []).append(p.name)
     layers = list(groups.values())
     layer_of = {name: i for i, layer in enumerate(layers) for name in layer}
     deps = [{layer_of[s.source] for name in layer for s in inputs[name] if s.source in layer_of}
@@ -122,7 +122,7 @@ class LoihiSchedule(Pass):
         pos = {n.name: 0 for n in graph.of_kind(ir.Input)}
         pos.update({name: i for i, layer in enumerate(layers, start=1) for name in layer})
         latency = len(layers)
-        memoryless = all(np.all(p.decay == 0) and not np.any(getattr(p, "syn_decay", None))  # type: ignore[attr-defined]
+        memoryless = all(np.all(p.decay == 0) and not np.any(getattr(p, "syn_decay", None))
                          for p in graph.of_kind(ir.LIF))
         period = 1 if memoryless else int(steps)  # type: ignore[arg-type]
         nodes = [self._node(graph, n, inputs, pos, period, latency, int(steps), diags)  # type: ignore[arg-type]

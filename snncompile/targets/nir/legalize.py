@@ -16,7 +16,7 @@ from snncompile.targets.loihi.caps import LoihiOptions
 
 APPROXIMATIONS = ("reset", "non-strict")
 """Opt-in names: export a reset NIR cannot express as reset to v_reset = 0; export `≥` as NIR's `>`."""
-NEURON_KINDS: tuple[type[ir.Op], ...] = (ir.LIF, LIFExt)
+NEURON_KINDS: tuple[type[ir.LIF], type[LIFExt]] = (ir.LIF, LIFExt)
 """The neuron ops NIR can state (as IF, LIF, CubaLIF, or LI/I + Threshold)."""
 SUPPORTED = frozenset({ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.Flatten, ir.LIF, LIFExt, ir.Readout})
 

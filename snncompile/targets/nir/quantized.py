@@ -76,17 +76,17 @@ class NirDequantize(Pass):
         problems: list[Diagnostic] = []
         nodes: dict[str, ir.Op] = {}
         for p in graph.of_kind(LoihiLIF):
-            nodes[p.name], found = _population(p, shapes[p.name])  # type: ignore[arg-type]
+            nodes[p.name], found = _population(p, shapes[p.name])
             problems += found
             for k, e in enumerate(p.inputs):
                 syn = graph.node(e.src)
-                factor = _rows(np.broadcast_to(p.scale, shapes[p.name]), syn)  # type: ignore[arg-type]
+                factor = _rows(np.broadcast_to(p.scale, shapes[p.name]), syn)
                 if factor is None or not isinstance(syn, WeightedSynapse):
                     problems.append(Diagnostic("SNC804", f"synapse %{e.src} has no per-row scale", node=p.name,
                                                hint="only dense and conv synapses can carry the integer scales"))
                     continue
                 rows[e.src] = factor
-                if k == 0 and p.bias is not None and np.any(p.bias):  # type: ignore[attr-defined]
+                if k == 0 and p.bias is not None and np.any(p.bias):
                     biases[e.src] = _rows(np.broadcast_to(p.bias * p.scale, shapes[p.name]), syn)  # type: ignore
         if problems:
             raise CompileError(problems)
@@ -96,7 +96,7 @@ class NirDequantize(Pass):
         meta = graph.metadata["loihi"]
         quant = {"target": "loihi", "ledger": meta.get("ledger"), "input_encoding": meta.get("input"),
                  "integers": RECOVERY, "not_represented": NOT_REPRESENTED}
-        node_meta = {p.name: {"loihi_v_threshold": int(p.threshold), "loihi_v_decay": int(p.v_decay)}  # type: ignore
+        node_meta = {p.name: {"loihi_v_threshold": int(p.threshold), "loihi_v_decay": int(p.v_decay)}
                      for p in graph.of_kind(LoihiLIF)}
         return graph.with_nodes(out, nir_quantization=json.dumps(quant, default=str), nir_node_metadata=node_meta)
 

@@ -88,7 +88,8 @@ class _Exporter(StepModelBuilder):
         return name
 
     def delay_line(self, node: ir.Op) -> None:
-        n, shape = node.name, (self.depth[node.name], "batch", *self.shapes[node.name])
+        n = node.name
+        shape: tuple[int | str, ...] = (self.depth[node.name], "batch", *self.shapes[node.name])
         self.functions.setdefault("DelayLine", delay_line_function())
         self.nodes.append(helper.make_node("DelayLine", [n, DELAY_IN + n], [DELAY_OUT + n], name=f"{n}.delay",
                                            domain=DOMAIN))
