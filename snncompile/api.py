@@ -93,6 +93,8 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
         "model": source,
         "target": result.target,
         "input_shape": list(inp.shape),
+        "input_layout": result.traced.metadata.get("input_layout", "tb"),
+        "output_over_time": result.traced.metadata.get("output_over_time"),
         "timesteps": result.graph.timesteps,
         "passes": [r.to_json() for r in result.records],
         "diagnostics": [d.to_json() for d in result.diagnostics],
