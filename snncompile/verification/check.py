@@ -51,7 +51,7 @@ def _run_recording(model: nn.Module, x: torch.Tensor, paths: set[str], layout: s
     calls: dict[str, list[np.ndarray]] = {}
     steps, inner = x.shape[0], internal_layout(layout)
     hooks = [module.register_forward_hook(
-        lambda _m, _i, out, path=path: calls.setdefault(path, []).append(_first_tensor(out).detach().numpy()))
+        lambda _m, _i, out, path=path: calls.setdefault(path, []).append(_first_tensor(out).detach().numpy().copy()))
         for path, module in model.named_modules() if path in paths]
     try:
         with torch.no_grad():

@@ -124,6 +124,12 @@ def my_none(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
 def layout_hint(model: nn.Module) -> tuple[str, int] | None:
     """SpikeModel repeats a [B, C, H, W] input `step` times; LIFAct elsewhere sees [T, B, ...]."""
     if type(model).__qualname__ == "SpikeModel" and isinstance(getattr(model, "step", None), int):
+        ann = [path for path, m in model.named_modules() if getattr(m, "_spiking", True) is not True]
+        if ann:  # its forward() would fail on [T, B, ...] in ANN mode before any converter could say why
+            raise not_compilable(ann[0] or "(root)", model, f"{len(ann)} SpikeModule(s) are in ANN mode "
+                                 f"(_spiking is not True), e.g. `{ann[0] or type(model).__name__}`",
+                                 "call model.set_spike_state(True) before saving or compiling (as the "
+                                 "repository's evaluation does)")
         return "repeat", model.step
     for m in model.modules():
         if type(m).__qualname__ == "LIFAct" and isinstance(getattr(m, "step", None), int):
