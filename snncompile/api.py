@@ -53,11 +53,13 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
-            nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
+            nir_convention: str = "auto", nir_reset: str | None = None, layout: str | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
-    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions)."""
+    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions). layout: the input
+    layout of the model's forward() (see frontend.trace; None: [T, B, ...] or recognized from the papers'
+    modules)."""
     tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
@@ -74,7 +76,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     else:
         if not isinstance(model, nn.Module):
             model = load(model, trust_pickle=trust_pickle, factory=factory)
-        traced = trace(model, input_shape, timesteps)
+        traced = trace(model, input_shape, timesteps, layout)
     graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
     problems = [d for rule in tgt.rules() for d in rule(graph)]
     if problems:

@@ -29,8 +29,8 @@ def exact_check(model: nn.Module, input_shape: tuple[int, ...], batch: int = 8, 
     report = check_compile(model, result.traced, result.graph, x)
     spikes = snncompile.simulate(result.traced, x, dtype=torch.float32)
     for n in result.traced.of_kind(*snncompile.ir.NEURON_OPS):
-        fired = spikes[n.name] > 0
-        assert fired.any() and not fired.all(), f"{n.name} never or always fires: the check would be vacuous"
+        counts = spikes[n.name]
+        assert counts.max() > counts.min(), f"{n.name} always emits {counts.min()}: the check would be vacuous"
     return result, report
 
 
