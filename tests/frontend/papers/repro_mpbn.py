@@ -208,3 +208,10 @@ class SpikeModel(SpikeModule):
         for m in self.model.modules():
             if isinstance(m, SpikeModule):
                 m.set_spike_state(use_spike)
+
+
+def build() -> SpikeModel:
+    """What a user's `--factory` for an MPBN checkpoint does (as the repository's eval.py)."""
+    model = SpikeModel(ResNetCifar(), step=3)
+    model.set_spike_state(True)
+    return model

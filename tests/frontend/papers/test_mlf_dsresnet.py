@@ -69,3 +69,17 @@ def test_an_mlf_unit_without_the_repositorys_constants_is_refused() -> None:
     diag = info.value.diagnostics[0]
     assert diag.code == "SNC703" and diag.origin == "layer1.execute.0.spike_func"
     assert "Vth" in diag.message and "test_mlf_dsresnet.MLF_unit" in diag.message
+
+
+def test_cli_compiles_a_training_checkpoint_of_a_data_parallel_model(tmp_path: object) -> None:
+    from click.testing import CliRunner
+
+    from snncompile.cli.app import cli
+
+    model = randomize_norms(mlf.ResNet(), bias=(0.4, 1.5))
+    state = {f"module.{k}": v for k, v in model.state_dict().items()}  # nn.DataParallel, as the repository trains
+    path = f"{tmp_path}/ckpt.pth"
+    torch.save({"model": state, "epoch": 3}, path)
+    res = CliRunner().invoke(cli, ["compile", path, "--factory", "frontend.papers.repro_mlf:ResNet",
+                                   "--input-shape", "3,8,8", "--target", "sim"])
+    assert res.exit_code == 0, res.output

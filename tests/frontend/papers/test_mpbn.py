@@ -101,3 +101,40 @@ def test_the_deployability_penalty_sees_the_official_lifact() -> None:
     penalty = snncompile.nn.deployability_penalty(model)
     penalty.backward()
     assert float(penalty.detach()) > 0 and float(model.model.relu.bn.bias.grad[:2].abs().min()) > 0
+
+
+def test_cli_compiles_a_state_dict_with_the_users_factory(tmp_path: object) -> None:
+    from click.testing import CliRunner
+
+    from snncompile.cli.app import cli
+
+    path = f"{tmp_path}/snn.pth"
+    torch.save(spiking().state_dict(), path)
+    res = CliRunner().invoke(cli, ["compile", path, "--factory", "frontend.papers.repro_mpbn:build",
+                                   "--input-shape", "3,8,8", "--target", "sim"])
+    assert res.exit_code == 0, res.output
+
+
+def test_the_fine_tuning_recipe_of_docs_papers_makes_the_model_compile_for_loihi() -> None:
+    """docs/PAPERS.md, 'Fine-tuning for Loihi', with the task loss left out: the penalty alone moves the
+    membrane-BN parameters until every folded threshold is positive."""
+    model = spiking()
+    for m in model.modules():
+        if isinstance(m, mpbn.LIFAct):
+            m.bn.running_mean.zero_()
+            m.bn.bias.data.fill_(0.6)  # every neuron fires on zero input
+    with pytest.raises(CompileError):
+        snncompile.compile(model, "loihi", input_shape=(3, 8, 8))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(200):
+        penalty = snncompile.nn.deployability_penalty(model, margin=0.05)
+        if float(penalty.detach()) == 0.0:
+            break
+        opt.zero_grad()
+        penalty.backward()
+        opt.step()
+    below = sum(int((snncompile.nn.official_mpbn_threshold(m) <= 0).sum()) for m in model.modules()
+                if isinstance(m, mpbn.LIFAct))
+    assert below == 0
+    result = snncompile.compile(model, "loihi", input_shape=(3, 8, 8))
+    assert result.graph.metadata["input_layout"] == "repeat"
