@@ -84,10 +84,15 @@ def _graph_of(builder: Builder, shape: tuple[int, ...], steps: int) -> tuple[ir.
     return ir.Graph(tuple(ctx.nodes), (out,), {"timesteps": steps}), out
 
 
+PROBE_SCALES = (1.0, 0.5, 0.25, 0.125)
+
+
 def probe_input(shape: tuple[int, ...], steps: int, scale: float, seed: int = 0) -> torch.Tensor:
-    """[T, 2, *shape] float64 values around 0 .. 2·scale (thresholds and resets are all reached)."""
+    """[T, 4, *shape] float64 values in (−0.5 .. 2)·scale·k, k = 1, 1/2, 1/4, 1/8 per sample: strong inputs
+    reach every threshold at once, weak ones only by integrating, which exposes the decay and the reset."""
     gen = torch.Generator().manual_seed(seed)
-    return (torch.rand((steps, 2, *shape), generator=gen, dtype=torch.float64) * 2.5 - 0.5) * scale
+    k = torch.tensor(PROBE_SCALES, dtype=torch.float64).reshape(1, -1, *([1] * len(shape)))
+    return (torch.rand((steps, len(PROBE_SCALES), *shape), generator=gen, dtype=torch.float64) * 2.5 - 0.5) * scale * k
 
 
 def probe(m: nn.Module, path: str, repo: str, builder: Builder, shape: tuple[int, ...], steps: int,
