@@ -230,9 +230,10 @@ class EagerTracer:
         name = getattr(func, "__name__", str(func))
         recorded = [(a, self.lookup(a)) for a in _flat((args, kwargs)) if isinstance(a, torch.Tensor)]
         recorded = [(a, v) for a, v in recorded if v is not None]
+        if name in _ZEROS:  # torch.zeros(...), zeros_like(x): an accumulator, whatever it was shaped after
+            self.bind(out, ZERO)
+            return out
         if not recorded:
-            if name in _ZEROS:
-                self.bind(out, ZERO)
             return out
         if not any(isinstance(o, torch.Tensor) for o in _flat(out)):
             return out  # shape, size, dim, numel...: metadata queries
