@@ -94,3 +94,13 @@ def test_cli_compiles_a_pickled_checkpoint_and_reports_the_layout(tmp_path: obje
     assert res.exit_code == 0, res.output
     report = json.load(open(f"{out}/report.json"))
     assert report["input_layout"] == "time_last"
+
+
+def test_verify_feeds_the_model_in_its_layout_and_compares_every_call_of_the_shared_spike() -> None:
+    import snncompile
+
+    report = snncompile.verify(randomize_norms(stbp.Net()), "sim", None, samples=8, input_shape=(2, 8, 8),
+                               lava=False)
+    pair = next(p for p in report.to_json()["pairs"] if (p["a"], p["b"]) == ("pytorch", "traced"))
+    assert pair["layers_compared"] == 5 and pair["mismatches"] == 0 and pair["decisions"] > 0
+    assert not report.problems
