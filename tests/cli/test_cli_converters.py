@@ -48,7 +48,7 @@ def test_converters_option_loads_the_module_and_the_check_passes(example: Path, 
 
 def test_an_unimportable_converter_module_is_a_coded_error() -> None:
     res = CliRunner().invoke(cli, ["inspect", "model.pt", "--converters", "no_such_module_here"])
-    assert res.exit_code == 1 and "SNC108" in res.output and "no_such_module_here" in res.output
+    assert res.exit_code == 1 and "SNC111" in res.output and "no_such_module_here" in res.output
 
 
 def test_entry_point_converters_load_automatically(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,7 +66,7 @@ def test_a_broken_entry_point_names_itself(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(converters, "_loaded_plugins", set())
     with pytest.raises(Exception) as info:
         converters.load_extensions()
-    assert "SNC108" in str(info.value) and "entry point `broken`" in str(info.value)
+    assert "SNC111" in str(info.value) and "entry point `broken`" in str(info.value)
 
 
 def test_layout_option_traces_a_time_last_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Eager tracing in the model's own input layout: [B, ...] repeated inside forward(), and the refusals (SNC109)."""
+"""Eager tracing in the model's own input layout: [B, ...] repeated inside forward(), and the refusals (SNC112)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_an_unknown_operation_between_modules_is_refused_with_its_module() -> No
     with pytest.raises(CompileError) as info:
         snncompile.trace(RepeatsInside("relu"), (12,), STEPS, layout="repeat")
     (diag,) = info.value.diagnostics
-    assert diag.code == "SNC109" and "`relu`" in diag.message and "RepeatsInside" in diag.message
+    assert diag.code == "SNC112" and "`relu`" in diag.message and "RepeatsInside" in diag.message
 
 
 class MixesAxes(nn.Module):
@@ -63,7 +63,7 @@ class MixesAxes(nn.Module):
 def test_a_reshape_that_mixes_time_and_features_is_refused() -> None:
     with pytest.raises(CompileError) as info:
         snncompile.trace(MixesAxes(), (3,), STEPS, layout="merged")
-    assert info.value.diagnostics[0].code == "SNC109" and "reshape" in info.value.diagnostics[0].message
+    assert info.value.diagnostics[0].code == "SNC112" and "reshape" in info.value.diagnostics[0].message
 
 
 def test_a_neuron_before_the_input_has_a_time_axis_is_refused() -> None:
@@ -77,10 +77,10 @@ def test_a_neuron_before_the_input_has_a_time_axis_is_refused() -> None:
 
     with pytest.raises(CompileError) as info:
         snncompile.trace(Early(), (5,), STEPS, layout="repeat")
-    assert info.value.diagnostics[0].code == "SNC109"
+    assert info.value.diagnostics[0].code == "SNC112"
 
 
 def test_an_unknown_layout_is_refused() -> None:
     with pytest.raises(CompileError) as info:
         snncompile.trace(RepeatsInside(), (12,), STEPS, layout="batch_first")
-    assert info.value.diagnostics[0].code == "SNC109" and "time_last" in info.value.diagnostics[0].hint
+    assert info.value.diagnostics[0].code == "SNC112" and "time_last" in info.value.diagnostics[0].hint

@@ -60,11 +60,11 @@ def constants(m: nn.Module, path: str, repo: str, names: tuple[str, ...]) -> dic
 
 def need_axes(ctx: ConvertContext, path: str, m: nn.Module, repo: str, lead: tuple[str, ...], last: str | None,
               layout: str) -> tuple[str, ...]:
-    """The module sees the layout its repository uses (set by the eager tracer); else SNC109."""
+    """The module sees the layout its repository uses (set by the eager tracer); else SNC112."""
     axes = ctx.axes if ctx.axes is not None else (("T", "B", "F") if ctx.batch_dims == 2 else ("TB", "F"))
     ok = axes[:len(lead)] == lead and (last is None or axes[-1] == last)
     if not ok:
-        raise error("SNC109", f"`{path}` ({qualified(m)}) expects {layout} as in {repo}, but receives a tensor "
+        raise error("SNC112", f"`{path}` ({qualified(m)}) expects {layout} as in {repo}, but receives a tensor "
                     f"with axes {axes}", origin=path,
                     hint="pass --layout to name the model's input layout (see docs/PAPERS.md)")
     return axes

@@ -173,7 +173,7 @@ def load_converter_module(name: str, source: str = "--converters") -> None:
         if attr:
             getattr(module, attr)()
     except Exception as exc:
-        raise error("SNC108", f"converter module `{name}` from {source} could not be loaded: "
+        raise error("SNC111", f"converter module `{name}` from {source} could not be loaded: "
                     f"{type(exc).__name__}: {exc}",
                     hint="pass an importable module (on PYTHONPATH) that calls snncompile.register_converter"
                     ) from None

@@ -11,7 +11,7 @@ branches on `len(x.shape)`. torch.fx cannot trace that, so these models are run 
 Reshapes, permutes and repeats that only move, merge or split the T and B axes are free (the IR is
 per-sample and per-timestep); a reshape of all feature axes into one is ir.Flatten; `a + b` is ir.Add; a mean
 over time (or a sum over time divided by T) at the output is the readout. Anything else that touches a
-recorded tensor is SNC109 with the module path and the operation.
+recorded tensor is SNC112 with the module path and the operation.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class EagerTracer:
 
     def refuse(self, what: str, hint: str = "") -> CompileError:
         path = self.where[-1]
-        return error("SNC109", f"`{path or type(self.model).__name__}`: {what} (input layout "
+        return error("SNC112", f"`{path or type(self.model).__name__}`: {what} (input layout "
                      f"{LAYOUTS[self.layout]}, T = {self.steps})", origin=path or None,
                      hint=hint or "between modules only these are understood: moving, merging or splitting "
                      "the T and B axes (view/reshape/permute/repeat), flattening all feature axes, a + b, and a "
@@ -513,5 +513,5 @@ def _groups(old: tuple[int, ...], new: tuple[int, ...]
 def trace_eager(model: nn.Module, input_shape: tuple[int, ...], steps: int, layout: str) -> EagerResult:
     """Trace `model` whose forward() takes its input in `layout` (a key of LAYOUTS) over `steps` timesteps."""
     if layout not in LAYOUTS:
-        raise error("SNC109", f"unknown input layout {layout!r}", hint="one of: " + ", ".join(LAYOUTS))
+        raise error("SNC112", f"unknown input layout {layout!r}", hint="one of: " + ", ".join(LAYOUTS))
     return EagerTracer(model.eval(), layout, steps).run(input_shape)

@@ -57,7 +57,7 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
         layout = layout or hint[0]  # type: ignore[index]
         steps = steps if steps is not None else (hint[1] if hint is not None else None)
         if steps is None:
-            raise error("SNC109", "the number of timesteps is needed to trace a model in its own layout",
+            raise error("SNC112", "the number of timesteps is needed to trace a model in its own layout",
                         hint="pass timesteps=T (CLI: --timesteps T)")
         return trace_eager(model, tuple(int(s) for s in shape), int(steps), layout).graph
     if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
