@@ -54,14 +54,16 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
-            nir_convention: str = "auto", nir_reset: str | None = None,
+            nir_convention: str = "auto", nir_reset: str | None = None, layout: str | None = None,
             before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
     source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions). before_commit(result)
     runs after the artifact is emitted into a temporary sibling of `output` and before it replaces `output`
-    (the CLI's check): if it raises, or the run is interrupted, `output` is left exactly as it was."""
+    (the CLI's check): if it raises, or the run is interrupted, `output` is left exactly as it was. layout: the
+    input layout of the model's forward() (see frontend.trace; None: [T, B, ...] or recognized from the papers'
+    modules)."""
     tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
@@ -86,7 +88,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     else:
         if not isinstance(model, nn.Module):
             model = load(model, trust_pickle=trust_pickle, factory=factory)
-        traced = trace(model, input_shape, timesteps)
+        traced = trace(model, input_shape, timesteps, layout)
     graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
     found = [d for rule in tgt.rules() for d in rule(graph)]
     problems = [d for d in found if d.severity == "error"]
@@ -113,6 +115,8 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
         "model": source,
         "target": result.target,
         "input_shape": list(inp.shape),
+        "input_layout": result.traced.metadata.get("input_layout", "tb"),
+        "output_over_time": result.traced.metadata.get("output_over_time"),
         "timesteps": result.graph.timesteps,
         "passes": [r.to_json() for r in result.records],
         "diagnostics": [d.to_json() for d in result.diagnostics],

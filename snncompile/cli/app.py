@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,26 @@ def _parse_shape(_ctx: click.Context, _param: click.Parameter, value: str | None
     return shape
 
 
+def _load_converters(ctx: click.Context, _p: click.Parameter, value: tuple[str, ...]) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from snncompile.frontend.pytorch.converters import load_converter_module
+
+    if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` would: the user's project modules
+        sys.path.insert(0, os.getcwd())
+    for name in value:
+        try:
+            load_converter_module(name)
+        except CompileError as exc:
+            _fail(exc, debug="--debug" in sys.argv)
+
+
+converters_option = click.option(
+    "--converters", multiple=True, metavar="PKG.MODULE", expose_value=False, callback=_load_converters,
+    help="import a module that registers converters (snncompile.register_converter) before loading the model; "
+    "repeatable. Modules installed under the `snncompile.converters` entry point load automatically")
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed([
         click.argument("model", type=click.Path(dir_okay=False, path_type=Path)),
@@ -83,6 +104,11 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      "(runs code from the file; only for files you trust)"),
         click.option("--factory", metavar="PKG.MODULE:FN", help="build the model with FN(); MODEL is "
                      "then its state_dict"),
+        click.option("--layout", type=click.Choice(["tb", "time_last", "merged", "repeat"]),
+                     help="input layout of the model's forward(): [T,B,...], time-last [B,...,T], merged [T*B,...] "
+                     "or [B,...] repeated T times inside (default: [T,B,...], or recognized from the papers' "
+                     "modules; see docs/PAPERS.md)"),
+        converters_option,
         click.option("--debug", is_flag=True, help="show Python tracebacks"),
     ]):
         fn = opt(fn)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
-from snncompile.cli.app import cli, guarded, model_options
+from snncompile.cli.app import cli, converters_option, guarded, model_options
 from snncompile.cli.target_flags import target_option_flags
 from snncompile.errors import error
 
@@ -59,7 +59,7 @@ def _target(target: str, nir_dt: float | None, flags: dict[str, Any]) -> Any:
 def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                 factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
                 time_passes: bool, check: bool, nir_dt: float | None, nir_convention: str,
-                nir_reset: str | None, **flags: Any) -> None:
+                nir_reset: str | None, layout: str | None = None, **flags: Any) -> None:
     """Compile MODEL for a target and write the artifact to OUTPUT (only once every check has passed)."""
     from snncompile.api import compile as compile_model
     from snncompile.ir import print_graph
@@ -91,7 +91,8 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
     result = compile_model(model, tgt, output, input_shape=input_shape, timesteps=timesteps,
                            trust_pickle=trust_pickle, factory=factory,
                            after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
-                           nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit)
+                           nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit,
+                           layout=layout)
     for f in result.files:
         click.echo(f"  wrote {f}")
 
@@ -152,7 +153,8 @@ def _run_check(result: object, require_exact: bool = True) -> None:
 @nir_source_options
 @guarded
 def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
-                factory: str | None, nir_dt: float | None, nir_convention: str, nir_reset: str | None) -> None:
+                factory: str | None, nir_dt: float | None, nir_convention: str, nir_reset: str | None,
+                layout: str | None = None) -> None:
     """Print MODEL's traced IR and a per-layer summary table."""
     from rich.console import Console
     from rich.table import Table
@@ -170,7 +172,7 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
     elif is_onnx_path(model):
         graph = load_onnx(model, timesteps)[1]
     else:
-        graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps)
+        graph = trace(load(model, trust_pickle=trust_pickle, factory=factory), input_shape, timesteps, layout)
     click.echo(print_graph(graph))
     table = Table(title=f"{model.name}: per-layer summary")
     for col in ("node", "kind", "origin", "shape", "neurons", "synapses", "parameters"):
@@ -191,6 +193,7 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help=".npz with every node's output")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
+@converters_option
 @guarded
 def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
     """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.

@@ -84,7 +84,7 @@ def _num(value: float | None) -> str:
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
-               tolerance: float, progress: bool | None, **flags: Any) -> None:
+               tolerance: float, progress: bool | None, layout: str | None = None, **flags: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points."""
@@ -94,7 +94,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
                     tolerance=tolerance / 100, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
                     json_path=json_path, html_dir=html_dir,
                     progress=sys.stderr.isatty() if progress is None else progress, input_shape=input_shape,
-                    timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
+                    timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
     print_report(report)
     for d in report.compiled.result.diagnostics:
         click.echo(d.render(), err=True)

@@ -3,9 +3,9 @@
 from snncompile.nn.blocks import DSResBlock, PreActBlock, SpikingBasicBlock
 from snncompile.nn.layers import Readout, TimeDistributed
 from snncompile.nn.neurons import LIF, MLF, S2NN
-from snncompile.nn.norms import MPBNLIF, PSPNorm, TDBatchNorm, deployability_penalty
+from snncompile.nn.norms import MPBNLIF, PSPNorm, TDBatchNorm, deployability_penalty, official_mpbn_threshold
 
 __all__ = [
     "LIF", "MLF", "MPBNLIF", "S2NN", "DSResBlock", "PSPNorm", "PreActBlock", "Readout",
-    "SpikingBasicBlock", "TDBatchNorm", "TimeDistributed", "deployability_penalty",
+    "SpikingBasicBlock", "TDBatchNorm", "TimeDistributed", "deployability_penalty", "official_mpbn_threshold",
 ]

@@ -160,10 +160,22 @@ class MPBNLIF(nn.Module):
         return f"shape={self.shape}, elementwise={self.elementwise}, decay={self.decay}, v_th={self.v_th}"
 
 
+def official_mpbn_threshold(m: nn.Module) -> torch.Tensor:
+    """θ_eff per channel of the official MPBN code's LIFAct (yfguo91/MPBN: fires when bn(mem)/V_th > 0.5),
+    signed as MPBNLIF.folded_threshold: sign(γ)·(μ + (0.5·V_th − β)·√(σ² + ε)/γ)."""
+    bn = m.bn
+    gamma = torch.where(bn.weight == 0, torch.full_like(bn.weight, 1e-12), bn.weight)
+    theta = bn.running_mean + (0.5 * float(m.V_th) - bn.bias) * torch.sqrt(bn.running_var + bn.eps) / gamma
+    return torch.sign(gamma) * theta
+
+
 def deployability_penalty(model: nn.Module, margin: float = 0.05) -> torch.Tensor:
-    """Σ relu(margin − θ_eff) over every MPBNLIF neuron: add it to the training loss to keep folded
-    thresholds positive, so the trained network can be compiled for unsigned-threshold targets."""
+    """Σ relu(margin − θ_eff) over every MPBNLIF neuron (and every LIFAct of the official MPBN code): add it
+    to the training loss to keep folded thresholds positive, so the trained network can be compiled for
+    unsigned-threshold targets."""
     terms = [torch.relu(margin - m.folded_threshold()).sum() for m in model.modules() if isinstance(m, MPBNLIF)]
+    terms += [torch.relu(margin - official_mpbn_threshold(m)).sum() for m in model.modules()
+              if type(m).__qualname__ == "LIFAct" and isinstance(getattr(m, "bn", None), nn.BatchNorm2d)]
     return torch.stack(terms).sum() if terms else torch.zeros(())
 
 

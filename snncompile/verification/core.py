@@ -97,10 +97,10 @@ def _checks(report: VerifyReport) -> list[Diagnostic]:
 
 
 def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Sequence[int] | None,
-                     timesteps: int | None, trust_pickle: bool, factory: str | None
+                     timesteps: int | None, trust_pickle: bool, factory: str | None, layout: str | None = None
                      ) -> tuple[nn.Module, tuple[int, ...], int, int | None]:
     module = model if isinstance(model, nn.Module) else load(model, trust_pickle=trust_pickle, factory=factory)
-    graph = trace(module, input_shape, timesteps)
+    graph = trace(module, input_shape, timesteps, layout)
     (inp,) = graph.of_kind(ir.Input)
     steps = graph.timesteps or timesteps
     if not steps:
@@ -143,16 +143,16 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
-           options: Mapping[str, Any] | Any | None = None) -> VerifyReport:
+           options: Mapping[str, Any] | Any | None = None, layout: str | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
     Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901 accuracy)."""
     start = time.perf_counter()
-    module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
+    module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
     vdata = load_data(data, shape, steps, classes).head(samples)
     compiled = compile_for_verify(module, target, vdata, options=options, input_shape=input_shape,
-                                  timesteps=timesteps)
+                                  timesteps=timesteps, layout=layout)
     compile_s = time.perf_counter() - start
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)

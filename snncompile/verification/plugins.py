@@ -64,7 +64,8 @@ def float_stages(compiled: Compiled, layers: list[Layer]) -> list[Stage]:
     stages: list[Stage] = []
     if isinstance(res.model, nn.Module):
         stages.append(TorchStage("pytorch", "the PyTorch model (forward hooks on the neuron modules)",
-                                 model=res.model, layers=layers))
+                                 model=res.model, layers=layers,
+                                 layout=str(res.traced.metadata.get("input_layout", "tb"))))
     stages.append(GraphStage("traced", "traced float IR (float simulator)", graph=res.traced, layers=layers))
     stages.append(GraphStage("lowered", "folded and lowered float IR (float simulator)", graph=compiled.lowered,
                              layers=layers))

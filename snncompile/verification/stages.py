@@ -72,16 +72,23 @@ class TorchStage(Stage):
 
     model: nn.Module | None = None
     layers: list[Layer] = field(default_factory=list)
+    layout: str = "tb"  # the model's input layout (graph metadata `input_layout`)
 
     def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
-        recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers})
+        recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers},
+                                          self.layout)
         origins = [la.origin for la in self.layers]
         spikes = {}
+        calls: dict[str, int] = {}
         for la in self.layers:
             ref = recorded.get(la.origin)
+            single = origins.count(la.origin) == 1
+            if isinstance(ref, list):  # a shared module (the papers' code): its k-th call is the k-th layer
+                k = calls[la.origin] = calls.get(la.origin, -1) + 1
+                ref, single = (ref[k] if k < len(ref) else None), True
             full = (x.shape[0], x.shape[1], *la.shape)
             # a module reused by several layers is ambiguous; a TimeDistributed one sees [T·B, ...]
-            if ref is not None and origins.count(la.origin) == 1 and ref.size == int(np.prod(full)):
+            if ref is not None and single and ref.size == int(np.prod(full)):
                 spikes[la.name] = np.asarray(ref, np.float64).reshape(full)
         logits = np.asarray(y, np.float64) if y.ndim == 2 else None
         return StageOutput(spikes, logits, used)

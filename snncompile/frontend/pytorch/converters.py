@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterable
+from importlib import metadata
 from typing import Any
 
 from torch import nn
@@ -18,6 +19,9 @@ Converter = Callable[["ConvertContext", nn.Module, str, list[str]], "str | tuple
 that returns several values (spikes, state) returns a tuple of names, None for a value with no IR node."""
 
 _CONVERTERS: dict[type[nn.Module], Converter] = {}
+# Converters for classes known only by name: research code that is not an installable package defines them in
+# the user's own modules (snncompile/frontend/papers/). The converter verifies the structure itself.
+_NAMED: dict[str, Converter] = {}
 
 
 def register_converter(module_type: type[nn.Module], converter: Converter | None = None) -> Any:
@@ -31,7 +35,19 @@ def register_converter(module_type: type[nn.Module], converter: Converter | None
     return register if converter is None else register(converter)
 
 
+def register_named_converter(class_name: str, converter: Converter) -> None:
+    """Teach the frontend a class by its `__qualname__`, whatever module defines it (the papers' code). It is
+    looked up after the class itself is registered and before its bases, so a BatchNorm2d subclass of that
+    name gets this converter, never BatchNorm2d's; the converter must verify the module and refuse others."""
+    _NAMED[class_name] = converter
+
+
 def find_converter(module: nn.Module) -> Converter | None:
+    cls = type(module)
+    if cls in _CONVERTERS:
+        return _CONVERTERS[cls]
+    if cls.__qualname__ in _NAMED:
+        return _NAMED[cls.__qualname__]
     for cls in type(module).__mro__:
         if cls in _CONVERTERS:
             return _CONVERTERS[cls]
@@ -56,6 +72,10 @@ class ConvertContext:
         # True while converting the body of a time-loop container (spikingjelly MultiStepContainer, norse
         # Lift, ext_snntorch.TimeLoop): modules there see one timestep and neurons keep state across calls.
         self.per_step = False
+        # Axis tags of the tensor the module receives when the model is traced eagerly in its own layout
+        # (frontend/pytorch/eager.py): "T", "B", "TB" (T-major merged) or "F" (feature); None: [T, B, ...].
+        self.axes: tuple[str, ...] | None = None
+        self.steps: int | None = None  # T, when the tracer knows it (eager tracing)
 
     def unique_name(self, hint: str) -> str:
         base = hint or "node"
@@ -125,11 +145,36 @@ EXTENSIONS = {
 }
 
 
+ENTRY_POINT_GROUP = "snncompile.converters"
+_loaded_plugins: set[str] = set()
+
+
 def load_extensions(libraries: Iterable[str] = ()) -> None:
     """Import the converters of the SNN libraries the user has already imported (a model built from one
-    implies that) and of those named in `libraries`. Each extension registers its converters only if its
-    library imports, so the frontend works without any of them."""
+    implies that) and of those named in `libraries`, the papers' converters, and every converter module
+    installed under the `snncompile.converters` entry-point group. Each library extension registers its
+    converters only if its library imports, so the frontend works without any of them."""
     wanted = set(libraries)
     for library, module in EXTENSIONS.items():
         if library in sys.modules or library in wanted:
             importlib.import_module(module)
+    importlib.import_module("snncompile.frontend.papers")
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value not in _loaded_plugins:
+            _loaded_plugins.add(ep.value)
+            load_converter_module(ep.value, f"entry point `{ep.name}` ({ENTRY_POINT_GROUP})")
+
+
+def load_converter_module(name: str, source: str = "--converters") -> None:
+    """Import a module that registers converters (`--converters pkg.module`, or an entry point's value); an
+    entry point may name a function (`pkg.module:register`), which is then called."""
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        if attr:
+            getattr(module, attr)()
+    except Exception as exc:
+        raise error("SNC111", f"converter module `{name}` from {source} could not be loaded: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="pass an importable module (on PYTHONPATH) that calls snncompile.register_converter"
+                    ) from None

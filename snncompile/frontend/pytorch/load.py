@@ -127,8 +127,12 @@ def _from_factory(path: Path, spec: str) -> nn.Module:
         raise error("SNC106", f"factory {spec} returned a {type(model).__name__}, not an nn.Module",
                     hint="the factory must return the torch.nn.Module whose state_dict MODEL holds")
     state = _torch_load(path, weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    for key in ("state_dict", "model"):  # training checkpoints: {"state_dict": ...} or {"model": ..., "epoch": ...}
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+            break
+    if isinstance(state, dict) and state and all(isinstance(k, str) and k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from nn.DataParallel
     if not isinstance(state, dict):
         raise error("SNC104", f"{path} does not hold a state_dict", hint="save model.state_dict()")
     try:

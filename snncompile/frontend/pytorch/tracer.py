@@ -20,6 +20,7 @@ from snncompile.frontend.pytorch.converters import (
     load_extensions,
     select_output,
 )
+from snncompile.frontend.pytorch.eager import trace_eager
 from snncompile.frontend.pytorch.torch_nn import flatten_from, sequential
 
 _ADDS = (operator.add, operator.iadd, torch.add)
@@ -114,10 +115,13 @@ def _fx_trace(module: nn.Module, what: str, prefix: str = "") -> fx.Graph:
 
 
 def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
-          timesteps: int | None = None) -> ir.Graph:
+          timesteps: int | None = None, layout: str | None = None) -> ir.Graph:
     """Trace `model` (taking [T, B, *input_shape]) into a verified IR graph.
 
-    input_shape and timesteps default to the model's `input_shape` / `timesteps` attributes."""
+    input_shape and timesteps default to the model's `input_shape` / `timesteps` attributes. `layout` names
+    the input layout of the model's forward() (a key of eager.LAYOUTS: "tb", "time_last", "merged",
+    "repeat"); given, or recognized from the papers' modules, the model is traced eagerly in that layout
+    (frontend/pytorch/eager.py) and the graph's metadata records it as `input_layout`."""
     shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
     if shape is None:
         raise error("SNC105", f"the per-sample input shape of {type(model).__name__} is unknown",
@@ -128,6 +132,14 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
         steps = validate.timesteps(steps, "timesteps" if timesteps is not None else "model.timesteps")
     load_extensions()  # converters of the SNN libraries the model may be built from
     model = model.eval()
+    hint = layout_hint(model) if layout is None else None
+    if layout is not None or hint is not None:
+        layout = layout or hint[0]  # type: ignore[index]
+        steps = steps if steps is not None else (hint[1] if hint is not None else None)
+        if steps is None:
+            raise error("SNC112", "the number of timesteps is needed to trace a model in its own layout",
+                        hint="pass timesteps=T (CLI: --timesteps T)")
+        return trace_eager(model, tuple(int(s) for s in shape), int(steps), layout).graph
     if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
         graph = _convert_root(model, tuple(int(s) for s in shape))
     else:
@@ -141,6 +153,12 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
     result = ir.Graph(tuple(graph.nodes), graph.outputs, meta)
     ir.verify_or_raise(result)
     return result
+
+
+def layout_hint(model: nn.Module) -> tuple[str, int] | None:
+    from snncompile.frontend.papers import layout_hint as papers_hint
+
+    return papers_hint(model)
 
 
 def _origin(node: fx.Node, prefix: str = "") -> str:

@@ -73,9 +73,14 @@ def neuron_problems(pop: ScheduledLIF, allow: frozenset[str] = frozenset()) -> l
                               "or accept > with allow={'non-strict'} (--loihi-allow non-strict)"))
     theta = pop.threshold
     if np.any(~np.isfinite(theta)) or np.any(theta <= 0):
-        found.append(diag("SNC613", pop, f"threshold must be positive and finite (min {np.min(theta):.6g}); "
+        wrong = ~np.isfinite(theta) | (theta <= 0)
+        bad = np.any(wrong, axis=0) if wrong.ndim > 1 else wrong
+        found.append(diag("SNC613", pop, f"threshold must be positive and finite: {int(np.sum(bad))} of {bad.size} "
+                          f"neurons fold to a threshold <= 0 (min {np.min(theta):.6g}), i.e. fire on zero input; "
                           "Loihi's vThMant is unsigned and the reset value is fixed at 0",
-                          "see FOLDING.md §6.3: neurons firing on zero input are not supported"))
+                          "no --loihi-allow option accepts this (the spikes would change): fine-tune with "
+                          "snncompile.nn.deployability_penalty added to the loss (docs/PAPERS.md, 'Fine-tuning "
+                          "for Loihi'); see FOLDING.md §6.3"))
     return found
 
 
