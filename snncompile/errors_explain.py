@@ -63,6 +63,11 @@ _TEXT: dict[str, tuple[str, str]] = {
                "nn.Sequential(), or only Identity / Dropout).",
                "Check that the checkpoint holds the trained network."),
     # 2xx: IR verification and data
+    "SNC111": ("A converter module given with --converters or the snncompile.converters entry point could not be "
+               "imported.", "Check the module name and that its package is on the Python path."),
+    "SNC112": ("The model's forward() applies a tensor operation on the time or batch axes that the eager tracer "
+               "does not recognise as a layout change (repeat, merge [T*B], time-last).",
+               "Pass --layout to state the input layout, or move the operation into a module with a converter."),
     "SNC200": ("The IR graph failed verification.", "Report it with the IR dump (--print-ir-after all)."),
     "SNC201": ("Two IR nodes have the same name.", "Give nodes unique names when building graphs by hand."),
     "SNC202": ("An edge reads a node that does not exist.", "Fix the edge's source name in the hand-built graph."),
@@ -169,6 +174,13 @@ _TEXT: dict[str, tuple[str, str]] = {
                "Use a supported module (docs/CONVERTERS.md)."),
     "SNC701": ("An SNN-library module's setting cannot be reproduced exactly.",
                "Change the setting as the hint says, or keep that layer on the host."),
+    "SNC703": ("A module whose class name matches one of the papers' modules (MPBN, MLF-DSResNet, STBP-tdBN) has "
+               "different attributes or computes something else on a probe input, so its converter does not apply.",
+               "Rename the class if it is unrelated, or register your own converter (docs/CONVERTERS.md, "
+               "docs/PAPERS.md)."),
+    "SNC704": ("A papers' module is in a state that cannot be compiled: ANN mode, or a BatchNorm without running "
+               "statistics (still using batch statistics).",
+               "Put the model in eval mode with trained running statistics and SNN mode, then compile again."),
     "SNC702": ("An SNN-library module is used at the wrong time granularity (single- vs multi-step).",
                "Use step_mode='m' for whole sequences, or wrap per-step modules in their time loop."),
     # 8xx: NIR
