@@ -74,6 +74,8 @@ class TorchStage(Stage):
     layers: list[Layer] = field(default_factory=list)
 
     def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        if self.model is None:
+            raise InternalError(f"stage {self.name} has no model")
         recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers})
         origins = [la.origin for la in self.layers]
         spikes = {}
