@@ -36,6 +36,7 @@ demo: setup setup-lava
 
 lint: setup
 	$(BIN)/ruff check snncompile tests examples benchmarks
+	$(BIN)/mypy snncompile
 
 test: setup setup-lava lint
 	$(BIN)/pytest -n 2 -p no:cacheprovider

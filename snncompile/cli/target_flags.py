@@ -76,7 +76,7 @@ def configured_target(target: str, **values: Any) -> Target[Any]:
     own = [prefix for prefix, opts in _options_types() if opts is tgt.options_type and prefix in given]
     if own:
         tgt = tgt.with_options(given[own[0]])
-    nested = {f.default_factory: f.name for f in dataclasses.fields(tgt.options_type)}
+    nested: dict[object, str] = {f.default_factory: f.name for f in dataclasses.fields(tgt.options_type)}
     uses = getattr(tgt.options, "uses", lambda _field: True)
     unused: list[str] = []
     for prefix, opts in _options_types():

@@ -66,16 +66,17 @@ class LavaStage(Stage):
 
     def _spikes(self, raw: dict[str, np.ndarray], manifest: dict, steps: int, samples: int) -> dict[str, np.ndarray]:
         where = {m["node"]: (la["index"], m["offset"], m["size"]) for la in manifest["layers"] for m in la["members"]}
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for layer, names in graph_members(self.graph, self.layers).items():
             if not all(n in where for n in names):
                 continue
-            total = None
+            total: np.ndarray | None = None
             for n in names:
                 index, offset, size = where[n]
                 flat = raw[f"layer{index}"].reshape(raw[f"layer{index}"].shape[0], -1)[:, offset:offset + size]
                 part = flat.reshape(-1, *self.graph.shapes[n]).astype(np.float64)
                 part = unstream(part, samples, steps, index)
                 total = part if total is None else total + part
-            out[layer] = total
+            if total is not None:  # graph_members never gives a layer no names
+                out[layer] = total
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import onnx
@@ -29,7 +30,8 @@ class OnnxStage(Stage):
         if self._model is None:
             self._model = self.export(self.graph)
         out = run_onnx(self._model, np.asarray(x, dtype=np.float64))
-        spikes = {layer: sum(out[n] for n in names) for layer, names in graph_members(self.graph, self.layers).items()
+        members = graph_members(self.graph, self.layers).items()
+        spikes = {layer: cast(np.ndarray, sum(out[n] for n in names)) for layer, names in members  # names: never empty
                   if all(n in out for n in names)}
         logits = out.get(self.graph.outputs[0])
         pops = [n.name for n in self.graph.nodes if isinstance(n, Neuron) and n.name in out]

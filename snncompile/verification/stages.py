@@ -75,6 +75,8 @@ class TorchStage(Stage):
     layout: str = "tb"  # the model's input layout (graph metadata `input_layout`)
 
     def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
+        if self.model is None:
+            raise InternalError(f"stage {self.name} has no model")
         recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers},
                                           self.layout)
         origins = [la.origin for la in self.layers]

@@ -236,9 +236,9 @@ def mpbn_lif_node(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list
         return _plain_lif(ctx, path, inputs, d, gain, theta_c, r)
     a = gamma / std
     offset = (r - (beta - a * mu)) / a  # K
-    drive, gain = _drive(ctx, path, inputs, np.full(c, g), r - offset, shape)
+    drive, drive_gain = _drive(ctx, path, inputs, np.full(c, g), r - offset, shape)
     return ctx.add(ir.LIF, drive, path, decay=_channel(a * d, shape), threshold=_channel(theta_c - offset, shape)[None],
-                   comparison=">=", reset="zero", gain=gain)
+                   comparison=">=", reset="zero", gain=drive_gain)
 
 
 def _mpbn_unfolded(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str], shape: tuple[int, ...],

@@ -15,7 +15,7 @@ Affine/Linear/Scale/Conv2d/AvgPool2d (zero padding counted)/SumPool2d/Flatten ac
 from __future__ import annotations
 
 from graphlib import TopologicalSorter
-from typing import Any
+from typing import Any, cast
 
 import nir
 import numpy as np
@@ -141,7 +141,7 @@ def run_nir(graph: nir.NIRGraph, x: np.ndarray | Tensor, dt: float, conv: Conven
             if isinstance(node, nir.Input):
                 y = xs[t]
             else:
-                total = sum(history[p][t] for p in preds[name])
+                total = cast(Tensor, sum(history[p][t] for p in preds[name]))  # a node past the input has preds
                 y = _delayed(node, history, preds[name], t, dt) if isinstance(node, nir.Delay) else \
                     neurons[name].step(total) if name in neurons else \
                     total if isinstance(node, nir.Output) else _stateless(node, total)
@@ -155,8 +155,10 @@ def _is_stateless(node: nir.NIRNode) -> bool:
 
 def _delayed(node: nir.Delay, history: dict[str, list[Tensor]], preds: list[str], t: int, dt: float) -> Tensor:
     steps = round(float(np.asarray(node.delay).reshape(-1)[0]) / dt)
-    now = sum(history[p][t] for p in preds)
-    return now if steps == 0 else (sum(history[p][t - steps] for p in preds) if t >= steps else torch.zeros_like(now))
+    now = cast(Tensor, sum(history[p][t] for p in preds))  # a delay has one or more preds
+    if steps == 0:
+        return now
+    return cast(Tensor, sum(history[p][t - steps] for p in preds)) if t >= steps else torch.zeros_like(now)
 
 
 def spike_node(graph: nir.NIRGraph, name: str) -> str:

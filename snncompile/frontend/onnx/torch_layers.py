@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import onnx
 
@@ -13,7 +15,7 @@ SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast
 
 
 def _pair(node: onnx.NodeProto, name: str, default: list[int]) -> tuple[int, int]:
-    a, b = attr(node, name, default)  # type: ignore[misc]
+    a, b = cast("list[int]", attr(node, name, default))  # an ints attribute
     return int(a), int(b)
 
 
@@ -73,7 +75,8 @@ class Converter:
             if len(dims) < 2 or None in dims[1:]:
                 ix.diags.append(diagnostic(None, f"data input `{t}` needs a static shape [batch, ...], has {dims}"))
                 return None
-            return self.add(ir.Input(self.unique(t.removeprefix(INPUT_PREFIX)), (), t, shape=tuple(dims[1:])))
+            shape = tuple(d for d in dims[1:] if d is not None)  # all set (checked above)
+            return self.add(ir.Input(self.unique(t.removeprefix(INPUT_PREFIX)), (), t, shape=shape))
         if t in self.lifs:
             return self._lif(self.lifs[t])
         if t in ix.failed:

@@ -101,7 +101,7 @@ class ConvertContext:
     def shape(self, name: str) -> ir.Shape:
         return self._shapes[name]
 
-    def convert(self, module: nn.Module, path: str, inputs: list[str]) -> str:
+    def convert(self, module: nn.Module, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
         """Convert one module through the table, or fail with a diagnostic naming it."""
         fn = find_converter(module)
         if fn is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from torch import nn
 
@@ -130,11 +132,11 @@ def dropout(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
 
 
 @register_converter(nn.Sequential)
-def sequential(ctx: ConvertContext, m: nn.Sequential, path: str, inputs: list[str]) -> str:
+def sequential(ctx: ConvertContext, m: nn.Sequential, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
     """Only reached inside TimeDistributed; at the top level the tracer walks Sequential itself."""
     if type(m).forward is not nn.Sequential.forward and find_converter(m) is sequential:
         raise unsupported_module(m, path)  # chaining the children would silently drop its own forward()
-    current = inputs
+    current: list[Any] = inputs  # a multi-output child leaves its tuple of names here, as nn.Sequential would
     for child_name, child in m.named_children():
         current = [ctx.convert(child, f"{path}.{child_name}" if path else child_name, current)]
     return current[0]

@@ -171,7 +171,7 @@ def _origin(node: fx.Node, prefix: str = "") -> str:
 
 def _convert(fx_graph: fx.Graph, model: nn.Module, input_shape: tuple[int, ...]) -> ir.Graph:
     ctx = ConvertContext()
-    names: dict[fx.Node, str] = {}
+    names: dict[fx.Node, Any] = {}  # IR names, tuples of them (multi-output modules), UnusedOutput
     outputs: list[str] = []
     modules = dict(model.named_modules())
     for node in fx_graph.nodes:

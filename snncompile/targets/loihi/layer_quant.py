@@ -13,12 +13,15 @@ is only applied while it leaves at least MIN_VTH threshold steps: past that the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
 from snncompile import ir
 from snncompile.errors import Diagnostic
+from snncompile.ir.traits import WeightedSynapse
 from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
 from snncompile.targets.loihi.ops import ScheduledLIF
 from snncompile.targets.loihi.structure import SynapticInput, diag
@@ -44,7 +47,7 @@ def synapse_weight(syn: ir.Op, channels: int) -> np.ndarray:
     if isinstance(syn, ir.Pool2d):
         value = 1.0 if syn.mode == "sum" else 1.0 / (syn.kernel[0] * syn.kernel[1])
         return np.full((channels, 1, *syn.kernel), value)
-    return np.asarray(syn.weight)
+    return np.asarray(cast(WeightedSynapse, syn).weight)  # a synapse of a population: Dense or Conv2d
 
 
 def row_factor(w: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -82,6 +85,11 @@ def worst_drive(w: np.ndarray, xmax: float) -> np.ndarray:
     return np.abs(w).reshape(w.shape[0], -1).sum(1) * xmax
 
 
+def _total(terms: Iterable[np.ndarray]) -> np.ndarray:
+    """Σ terms as `sum` adds them (0 + t0 + t1 + ...); every caller passes at least one term."""
+    return cast(np.ndarray, sum(terms))
+
+
 def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[dict[str, float], float]:
     """Hard upper bounds on the shared integer threshold (by what imposes them), and the bound that keeps
     |A| below 2^17 (measured drive when calibrated, else the worst case)."""
@@ -93,9 +101,9 @@ def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[d
     if bmax > 0:
         bounds["13-bit bias"] = (BIAS_MAX - 0.5) / bmax
     drive = measured if measured is not None else max(
-        (float(sum(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max()) * gathered(p.pop)
+        (float(_total(worst_drive(w, x) for w, x in zip(p.weights, p.xmax, strict=True)).max()) * gathered(p.pop)
          for p in plans if p.weights), default=0.0)
-    slack = max((float(sum(worst_drive((w != 0).astype(float), x)
+    slack = max((float(_total(worst_drive((w != 0).astype(float), x)
                            for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
                 default=0.0)  # each even-rounded weight may exceed vth·w by 1
     return bounds, (max(A_NO_WRAP - slack, 1.0) / drive if drive > 0 else float("inf"))

@@ -12,7 +12,7 @@ Calibration data gives measured drives next to these worst cases.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int 
     for start in range(0, calibration.shape[1], batch):
         result = simulate(flat, calibration[:, start:start + batch])
         for pop in flat.of_kind(ir.LIF):
-            total = _current(pop, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs))
+            total = _current(pop, cast(np.ndarray, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs)))
             gain = 1.0 if pop.gain is None else np.abs(pop.gain)
             peak = float(np.max(np.abs(total) * gain / pop.threshold[0]))
             drives[pop.name] = max(drives.get(pop.name, 0.0), peak)

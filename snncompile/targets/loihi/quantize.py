@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -123,7 +124,7 @@ class LoihiQuantize(Pass):
                                      hint=f"known: {', '.join(LOIHI_APPROXIMATIONS)}"))
         enc = choose_encoding(options)
         (inp,) = graph.of_kind(ir.Input)
-        measured = measured_drives(graph, options.calibration)
+        measured = measured_drives(graph, cast("np.ndarray | None", options.calibration))  # loaded: not a spec
         meta = dict(graph.metadata["loihi"])
         built: dict[str, list[ir.Op]] = {}
         ledger: dict[str, dict[str, object]] = {}

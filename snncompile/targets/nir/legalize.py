@@ -79,18 +79,18 @@ def _range_problems(op: ir.Op) -> list[Diagnostic]:
     return found
 
 
-def _reset_problem(op: ir.Op) -> str | None:
+def _reset_problem(op: ir.LIF | LIFExt) -> str | None:
     timing = getattr(op, "reset_timing", "immediate")
     if timing != "immediate":
         return f"reset_timing {timing!r} (the reset of a step decided by the previous membrane)"
-    if op.reset == "subtract" and not memoryless(op):  # type: ignore[attr-defined]
+    if op.reset == "subtract" and not memoryless(op):
         return "reset by subtraction (NIR resets to v_reset)"
     if op.reset == "none" and getattr(op, "syn_decay", None) is not None and not memoryless(op):
         return "reset 'none' on a current-based neuron (nir.CubaLIF always resets)"
     return None
 
 
-def neuron_findings(op: ir.Op, allow: frozenset[str]) -> list[Diagnostic]:
+def neuron_findings(op: ir.LIF | LIFExt, allow: frozenset[str]) -> list[Diagnostic]:
     """Errors for what NIR cannot say about this neuron; warnings for the approximations in `allow`."""
     found = _range_problems(op)
     if isinstance(op, ir.LIF) and op.levels != 1:
@@ -101,7 +101,7 @@ def neuron_findings(op: ir.Op, allow: frozenset[str]) -> list[Diagnostic]:
         found.append(_diag("SNC805" if ok else "SNC801", op, f"{reset}" + (": exported as reset to 0" if ok else ""),
                            None if ok else "train with reset to zero, or accept the approximation with "
                            "allow={'reset'} (CLI: --nir-allow reset)", warning=ok))
-    if op.comparison == ">=":  # type: ignore[attr-defined]
+    if op.comparison == ">=":
         ok = "non-strict" in allow
         found.append(_diag("SNC805" if ok else "SNC802", op, "non-strict threshold (≥); NIR fires on v > θ"
                            + (": exported as >" if ok else ""), None if ok else
@@ -201,10 +201,11 @@ class NirMaxPool(Pass):
         nodes: list[ir.Op] = []
         problems = []
         for n in graph.nodes:
-            src = graph.node(n.inputs[0].src) if isinstance(n, ir.MaxPool2d) else None
-            if src is None:
+            if not isinstance(n, ir.MaxPool2d):
                 nodes.append(n)
-            elif isinstance(src, ir.LIF) and src.levels == 1 and not n.inputs[0].delay:
+                continue
+            src = graph.node(n.inputs[0].src)
+            if isinstance(src, ir.LIF) and src.levels == 1 and not n.inputs[0].delay:
                 nodes += or_population(n, graph.shapes[src.name])
                 ctx.note(f"%{n.name} became an OR population")
             else:

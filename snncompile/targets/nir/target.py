@@ -52,7 +52,7 @@ def check_options(options: NirOptions) -> None:
 
 def graph_metadata(graph: ir.Graph, options: NirOptions, approximations: list[str]) -> dict[str, Any]:
     """dt, reset kinds, comparisons and the readout convention: what NIR itself does not record."""
-    neurons = graph.of_kind(*NEURON_KINDS)
+    neurons = [n for n in graph.nodes if isinstance(n, NEURON_KINDS)]
     number_format = "float64" if options.quantize is None else \
         f"float64 values of {options.quantize}-quantized parameters (integer * scale)"
     meta: dict[str, Any] = {

@@ -104,7 +104,8 @@ class _FixedExporter(StepModelBuilder):
                   dilations=list(node.dilation), group=node.groups)
 
     def pool(self, node: ir.Pool2d, srcs: list[str]) -> None:
-        fn = pool_function(node.mode, self.shapes[node.name][1:], node.kernel, node.stride, node.padding)
+        out = self.shapes[node.name]
+        fn = pool_function(node.mode, (out[1], out[2]), node.kernel, node.stride, node.padding)
         self.call(fn, node, srcs, [node.name], mode=node.mode, kernel_shape=list(node.kernel),
                   strides=list(node.stride), pads=list(node.padding))
 

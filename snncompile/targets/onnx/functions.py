@@ -179,7 +179,7 @@ WRAP = 2**23
 """Lava's Conv output wraps to 24 bits (signed_clamp): the integer step model's conv ends with that wrap."""
 
 
-def conv_function(channels: Pair, out: tuple[int, int, int], kernel: Pair, stride: Pair, padding: Pair,
+def conv_function(channels: Pair, out: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair,
                   dilation: Pair, groups: int, bias: bool, wrap24: bool = False) -> onnx.FunctionProto:
     """ir.Conv2d without im2col matrices. Inputs x0 [B,Ci,H,W], W [kh·kw, g, Ci/g, Co/g] (+ b [Co,1,1]):
         xp = zero-pad(x0);  p_k = window_k(xp) · W[k]  (channels last, per group; k = i·kw + j)
