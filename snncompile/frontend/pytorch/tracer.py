@@ -15,9 +15,9 @@ from snncompile.frontend.pytorch import snn_nn, torch_nn  # noqa: F401  (registe
 from snncompile.frontend.pytorch.converters import (
     ConvertContext,
     UnusedOutput,
-    find_converter,
     has_converter,
     load_extensions,
+    lookup,
     select_output,
 )
 from snncompile.frontend.pytorch.torch_nn import flatten_from, sequential
@@ -31,7 +31,7 @@ class SNNTracer(fx.Tracer):
     fails conversion with a diagnostic); walks into plain Sequential containers and user modules."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, nn.Sequential) and find_converter(m) is sequential:
+        if isinstance(m, nn.Sequential) and _walked_sequential(m):
             return False  # Sequential or a subclass without its own converter: trace its forward()
         return has_converter(m) or super().is_leaf_module(m, module_qualified_name)
 
@@ -48,7 +48,7 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
     steps = timesteps if timesteps is not None else getattr(model, "timesteps", None)
     load_extensions()  # converters of the SNN libraries the model may be built from
     model = model.eval()
-    if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
+    if has_converter(model) and not _walked_sequential(model):  # e.g. a time-loop container
         graph = _convert_root(model, tuple(int(s) for s in shape))
     else:
         try:
@@ -64,6 +64,13 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
     result = ir.Graph(tuple(graph.nodes), graph.outputs, meta)
     ir.verify_or_raise(result)
     return result
+
+
+def _walked_sequential(m: nn.Module) -> bool:
+    """A Sequential (or a subclass, with or without its own forward) that uses the plain Sequential
+    converter: the tracer walks its forward() instead of chaining its children."""
+    found = lookup(m)
+    return found is not None and found.converter is sequential
 
 
 def _origin(node: fx.Node, prefix: str = "") -> str:
@@ -156,7 +163,7 @@ def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs:
     """Convert `module` (called at `path` on the tensors named `inputs`) into ctx: through its converter,
     or by tracing its forward(). Used by the time-loop containers of the SNN-library extensions, whose
     bodies are whole per-step networks. Returns a name, or a tuple of names for several outputs."""
-    if has_converter(module):
+    if has_converter(module) and not _walked_sequential(module):
         return ctx.convert(module, path, inputs)
     try:
         fx_graph = SNNTracer().trace(module)
