@@ -36,6 +36,8 @@ class CompileResult:
     """The target with the options it compiled with."""
     files: list[Path] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+    check: Any = None
+    """The default check's outcome (verification.compile_check.CheckOutcome), None with check=False."""
 
 
 def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, factory: str | None = None) -> nn.Module:
@@ -53,11 +55,16 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             input_shape: Sequence[int] | None = None,
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
-            nir_convention: str = "auto", nir_reset: str | None = None) -> CompileResult:
+            nir_convention: str = "auto", nir_reset: str | None = None, check: bool = True) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
-    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions)."""
+    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions).
+
+    check (default True, as the CLI's --check): before anything is written, run the model, the traced IR and
+    the compiled IR on random inputs and compare every neuron layer and the readout
+    (verification.compile_check); a disagreement raises CompileError SNC403 (SNC815 for a .nir source) and
+    writes nothing. The outcome is in result.check and result.report["check"]."""
     tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
@@ -81,6 +88,14 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
         raise CompileError(problems)
     result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
+    if check:
+        from snncompile.verification.compile_check import default_check
+
+        result.check = default_check(result, require_exact=tgt.exact)
+        result.report["check"] = result.check.to_json()
+        failure = result.check.failure()
+        if failure is not None:
+            raise CompileError([failure])
     if out is not None:
         result.files = write_artifact(out, lambda d: tgt.emit(graph, d, result.report), result.report)
     return result
