@@ -51,9 +51,12 @@ def print_report(report: Any) -> None:
         from snncompile.resources import summary_line
 
         click.echo(summary_line(report.resources))
+    counts = ", ".join(f"{stage} {n}" for stage, n in data["layers_compared"].items())
+    click.echo(f"compared layers (of {data['layers_total']}): {counts}")
     acc = data["accuracy"]
     if acc["reference"] is not None:
         click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")
+    click.echo(f"  {acc['note']}")
 
 
 def _num(value: float | None) -> str:

@@ -18,6 +18,7 @@ from snncompile.api import load
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
 from snncompile.targets import Target
+from snncompile.verification.check import readout_tolerance
 from snncompile.verification.data import VerifyData, load_data
 from snncompile.verification.plugins import Compiled, build_stages, compile_for_verify
 from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
@@ -45,6 +46,8 @@ class VerifyReport:
     problems: list[Diagnostic] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    accuracy_note: str = ""
+    """How accuracy was computed (readout argmax, or argmax of output spike counts), or why it was not."""
 
     @property
     def layers(self) -> list[Layer]:
@@ -88,6 +91,23 @@ def _checks(report: VerifyReport) -> list[Diagnostic]:
                                     f"{first.describe()}", node=first.layer, origin=first.origin or None,
                                     hint="this stage should reproduce the previous one exactly; "
                                          "--print-ir-after all shows what the passes did to this layer"))
+    stats = report.stats
+    for stage, missing in stats.not_recorded.items():
+        names = [la.label for la in report.layers if la.name in missing]
+        first = next(iter(missing.values()))
+        found.append(Diagnostic("SNC904", f"{stage}: compared {len(report.layers) - len(names)} of "
+                                f"{len(report.layers)} neuron layers; not compared: {', '.join(names[:4])}"
+                                f"{', ...' if len(names) > 4 else ''} ({first})",
+                                hint="each neuron module must return its spikes as [T, B, ...] or [T·B, ...] "
+                                     "once per IR node (or once per timestep inside a time-loop container)"))
+    tolerance = readout_tolerance(np.array([stats.logit_scale]), stats.reference_dtype)
+    for pair in stats.pairs:
+        error = stats.logit_error.get(pair.b)
+        if pair.a == report.reference and pair.expect_exact and error is not None and not error <= tolerance:
+            found.append(Diagnostic("SNC905", f"the readout of {pair.b} differs from {pair.a} by {error:.3g} "
+                                    f"(tolerance {tolerance:.2g} for a stage that must be exact)",
+                                    hint="spikes may agree while the readout weights or bias were changed; "
+                                         "--print-ir-after all shows what the passes did to the readout"))
     ref, fin = report.accuracy(report.reference), report.accuracy(report.final)
     if ref is not None and fin is not None and ref - fin > report.tolerance + 1e-12:
         found.append(Diagnostic("SNC901", f"compiled accuracy {100 * fin:.2f}% is {100 * (ref - fin):.2f} points "
@@ -157,6 +177,7 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     stats = run_stages(stages, layers, vdata, batch, progress)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
+    report.accuracy_note = accuracy_note(compiled.result.traced, vdata, stats)
     _lava(report, lava, lava_samples)
     _quantization(report)
     report.resources = measured_resources(report)
@@ -164,6 +185,20 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     report.seconds = {"compile": compile_s, **stats.seconds, "total": time.perf_counter() - start}
     _write(report, json_path, html_dir)
     return report
+
+
+def accuracy_note(traced: ir.Graph, data: VerifyData, stats: RunStats) -> str:
+    """How accuracy is scored for this network's output, or why it is not."""
+    out = traced.node(traced.outputs[0])
+    shape = list(traced.shapes[out.name])
+    if data.labels is None:
+        return f"accuracy not computed: the data `{data.name}` has no labels"
+    if isinstance(out, ir.Readout):
+        return "accuracy = argmax of the readout"
+    if len(shape) == 1 and stats.correct:
+        return f"accuracy = argmax of the output spike counts over T ({shape[0]} output neurons, no readout)"
+    return (f"accuracy not computed: the output `{out.origin or out.name}` is {shape} per sample and step, neither "
+            "a readout nor one spiking neuron per class")
 
 
 def _quantization(report: VerifyReport) -> None:
