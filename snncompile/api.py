@@ -18,6 +18,7 @@ from snncompile.frontend.pytorch.load import is_onnx_path, load_model, load_onnx
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, write_artifact
 from snncompile.passes import Pass, PassContext, PassRecord
+from snncompile.record import compile_record
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
 
@@ -70,6 +71,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     if out is not None:
         check_output_dir(out)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    source_path = model if isinstance(model, (str, os.PathLike)) else None
     ctx = PassContext()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
         imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps,  # type: ignore[arg-type]
@@ -88,6 +90,9 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
         raise CompileError(problems)
     result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
+    result.report["compile"] = compile_record(source_path if source_path is not None else model, tgt, input_shape,
+                                              timesteps, trust_pickle, factory,
+                                              {"dt": nir_dt, "convention": nir_convention, "reset": nir_reset})
     if check:
         from snncompile.verification.compile_check import default_check
 

@@ -48,6 +48,8 @@ class VerifyReport:
     seconds: dict[str, float] = field(default_factory=dict)
     accuracy_note: str = ""
     """How accuracy was computed (readout argmax, or argmax of output spike counts), or why it was not."""
+    artifact: dict[str, Any] = field(default_factory=dict)
+    """Which artifact was checked (see artifact_json)."""
 
     @property
     def layers(self) -> list[Layer]:
@@ -161,22 +163,45 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
-           options: Mapping[str, Any] | Any | None = None) -> VerifyReport:
+           options: Mapping[str, Any] | Any | None = None, calibrate_on_scored: bool = False) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
-    Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901 accuracy)."""
+    The target calibrates on the data's calibration samples (digits: the training split), never on the scored
+    ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
+    verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
+    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact)."""
+    from snncompile.verification.artifact import is_artifact_dir, verify_artifact
+
+    if is_artifact_dir(model):
+        return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
+                               scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                               html_dir=html_dir, progress=progress)
     start = time.perf_counter()
     module, shape, steps = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory)
-    vdata = load_data(data, shape, steps).head(samples)
-    compiled = compile_for_verify(module, target, vdata, options=options, input_shape=input_shape,
-                                  timesteps=timesteps)
-    compile_s = time.perf_counter() - start
+    vdata = load_data(data, shape, steps, calibrate_on_scored).head(samples)
+    source_model = model if isinstance(model, (str, os.PathLike)) else module
+    compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
+                                  timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
+                            scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                            html_dir=html_dir, progress=progress)
+
+
+def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile_s: float, *,
+                     batch: int | None, tolerance: float, scheduled: bool, lava: bool | None, lava_samples: int,
+                     json_path: str | os.PathLike[str] | None, html_dir: str | os.PathLike[str] | None,
+                     progress: bool, artifact: dict[str, Any] | None = None,
+                     problems: Sequence[Diagnostic] = ()) -> VerifyReport:
+    """Run every stage of a compile on the data, check, and write the reports."""
+    start = time.perf_counter() - compile_s
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
     stats = run_stages(stages, layers, vdata, batch, progress)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
+    report.artifact = artifact if artifact is not None else artifact_json(compiled, None)
+    report.problems += list(problems)
     report.accuracy_note = accuracy_note(compiled.result.traced, vdata, stats)
     _lava(report, lava, lava_samples)
     _quantization(report)
@@ -185,6 +210,15 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     report.seconds = {"compile": compile_s, **stats.seconds, "total": time.perf_counter() - start}
     _write(report, json_path, html_dir)
     return report
+
+
+def artifact_json(compiled: Compiled, directory: Path | None) -> dict[str, Any]:
+    """Which artifact was checked: its directory (None: the one `compile` with these options writes), the
+    target options and the calibration used, the model file's hash and every file's sha256."""
+    record = compiled.result.report.get("compile", {})
+    return {"directory": None if directory is None else str(directory), "target": compiled.result.target,
+            "options": record.get("options"), "model_sha256": record.get("model_sha256"),
+            "files": dict(compiled.files)}
 
 
 def accuracy_note(traced: ir.Graph, data: VerifyData, stats: RunStats) -> str:

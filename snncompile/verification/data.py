@@ -50,8 +50,11 @@ def _frames(array: np.ndarray, input_shape: tuple[int, ...], timesteps: int, wha
                 hint="images are direct-encoded (repeated over the T timesteps)")
 
 
-def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
-    """An .npz with `x` (images [N, ...] or frames [T, N, ...]), optional `y` labels [N] and `calibration`."""
+def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, calibrate_on_scored: bool = False
+             ) -> VerifyData:
+    """An .npz with `x` (images [N, ...] or frames [T, N, ...]), optional `y` labels [N] and `calibration`.
+    Without `calibration` the target is not calibrated (the scored samples are calibration data only when
+    `calibrate_on_scored`: a score on data the compile was tuned on flatters it)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -66,7 +69,10 @@ def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int) -> Verify
     if labels is not None and labels.shape != (frames.shape[1],):
         raise error("SNC902", f"{path}: `y` has shape {list(labels.shape)}, expected [{frames.shape[1]}]")
     cal = arrays.get("calibration")
-    calibration = frames if cal is None else _frames(cal, input_shape, timesteps, "calibration", str(path))
+    if cal is None:
+        calibration = frames if calibrate_on_scored else None
+    else:
+        calibration = _frames(cal, input_shape, timesteps, "calibration", str(path))
     return VerifyData(path.name, frames, None if labels is None else labels.astype(np.int64), calibration)
 
 
@@ -79,16 +85,22 @@ def load_digits(timesteps: int) -> VerifyData:
     return VerifyData("digits", encode(x_te, timesteps), y_te, encode(x_tr[:CALIBRATION_SAMPLES], timesteps))
 
 
-def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32, seed: int = 0) -> VerifyData:
-    """Unlabelled images uniform in [0, 1), direct-encoded."""
-    images = np.random.default_rng(seed).random((samples, *input_shape))
-    return VerifyData("random", encode(images, timesteps), None, encode(images, timesteps))
+def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32, seed: int = 0,
+                calibrate_on_scored: bool = False) -> VerifyData:
+    """Unlabelled images uniform in [0, 1), direct-encoded; calibration on other random images (the same ones
+    when `calibrate_on_scored`)."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((samples, *input_shape))
+    other = images if calibrate_on_scored else rng.random((samples, *input_shape))
+    return VerifyData("random", encode(images, timesteps), None, encode(other, timesteps))
 
 
-def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int) -> VerifyData:
-    """`digits`, a path to an .npz file, or None / `random` for unlabelled random images."""
+def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: int,
+              calibrate_on_scored: bool = False) -> VerifyData:
+    """`digits`, a path to an .npz file, or None / `random` for unlabelled random images. The calibration
+    data never holds the scored samples unless `calibrate_on_scored` (digits: the training split)."""
     if spec is None or str(spec) == "random":
-        return random_data(input_shape, timesteps)
+        return random_data(input_shape, timesteps, calibrate_on_scored=calibrate_on_scored)
     if str(spec) == "digits":
         if input_shape != (1, 8, 8):
             raise error("SNC902", f"the digits data is [1, 8, 8] images; the model takes {list(input_shape)}",
@@ -97,4 +109,4 @@ def load_data(spec: str | Path | None, input_shape: tuple[int, ...], timesteps: 
     path = Path(spec)
     if not path.is_file():
         raise error("SNC902", f"verification data {spec!r} is neither `digits`, `random` nor an existing .npz file")
-    return load_npz(path, input_shape, timesteps)
+    return load_npz(path, input_shape, timesteps, calibrate_on_scored)

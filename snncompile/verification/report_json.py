@@ -64,7 +64,7 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
     result = report.compiled.result
     return _clean({
         "format": REPORT_FORMAT, "version": REPORT_VERSION, "ok": report.ok,
-        "model": report.model, "target": report.target,
+        "model": report.model, "target": report.target, "artifact": report.artifact,
         "data": {"name": report.data.name, "samples": stats.samples, "labelled": report.data.labels is not None,
                  "timesteps": int(report.data.frames.shape[0])},
         "stages": [{"name": s.name, "description": s.description, "exact": s.exact, "samples": n}
