@@ -40,13 +40,19 @@ def print_report(report: Any) -> None:
                       _num(la["rate"].get(fin)), str(la["silent"].get(fin, "–")), str(la["saturated"].get(fin, "–")),
                       _frac(la["agreement"].get(float_pair)) if float_pair else "–",
                       _frac(la["agreement"].get(f"{ref}→{fin}")), "–" if quant is None else f"{quant:.2e}")
-    Console(width=160).print(table)
+    Console(width=100).print(table)  # fits a 100-column terminal
+    samples = {s["name"]: s["samples"] for s in data["stages"]}
     for pair in data["pairs"]:
         first = pair["first_divergence"]
         where = "identical" if first is None else (
-            f"first divergence at {first['origin'] or first['layer']} neuron {first['neuron']} "
+            f"first divergence at layer {first['origin'] or first['layer']} neuron {first['neuron']} "
             f"t={first['timestep']} sample {first['sample']}")
-        click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} agreement {_frac(pair['agreement']):>9s}  {where}")
+        n = min(samples.get(pair["a"], 0), samples.get(pair["b"], 0))
+        click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} {_frac(pair['agreement']):>9s} on {n} samples  {where}")
+    worst = data.get("worst_layer")
+    if worst is not None:
+        click.echo(f"worst layer: {worst['origin'] or worst['layer']} ({worst['pair']} agreement "
+                   f"{_frac(worst['agreement'])})")
     if report.resources:
         from snncompile.resources import summary_line
 

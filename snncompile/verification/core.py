@@ -72,6 +72,17 @@ class VerifyReport:
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.problems)
 
+    def worst_layer(self) -> tuple[Layer, str, float] | None:
+        """The layer with the lowest spike agreement over all stage pairs: (layer, pair label, agreement);
+        None when every compared layer agrees exactly."""
+        worst = None
+        for pair in self.stats.pairs:
+            for la in self.layers:
+                value = pair.agreement(la.name)
+                if value is not None and value < 1.0 and (worst is None or value < worst[2]):
+                    worst = (la, pair.label, value)
+        return worst
+
     def pair(self, a: str, b: str) -> Any:
         return next((p for p in self.stats.pairs if p.a == a and p.b == b), None)
 

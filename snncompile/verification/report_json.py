@@ -80,6 +80,7 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
                             for s, _n in [*((s, 0) for s in stats.stages), *stats.extra]},
         "layers_total": len(report.layers),
         "layers": [layer_json(report, la) for la in report.layers],
+        "worst_layer": _worst(report),
         "problems": [d.to_json() for d in report.problems],
         "diagnostics": [d.to_json() for d in result.diagnostics],
         "target_info": {k: v for k, v in result.graph.metadata.get("loihi", {}).items()
@@ -87,6 +88,14 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "resources": report.resources or result.report.get("resources"),
         "seconds": report.seconds,
     })
+
+
+def _worst(report: VerifyReport) -> dict[str, Any] | None:
+    found = report.worst_layer()
+    if found is None:
+        return None
+    layer, pair, agreement = found
+    return {"layer": layer.name, "origin": layer.origin, "pair": pair, "agreement": agreement}
 
 
 def write_json(report: VerifyReport, path: Path) -> Path:
