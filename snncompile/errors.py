@@ -16,7 +16,7 @@ CODES: dict[str, str] = {
     "SNC105": "input shape unknown",
     "SNC106": "factory could not be imported or called",
     "SNC107": "model could not be traced",
-    "SNC110": "module subclass overrides forward() of a class whose converter would ignore it",
+    "SNC113": "module subclass overrides forward() of a class whose converter would ignore it",
     "SNC200": "IR verification failed",
     "SNC201": "duplicate node name",
     "SNC202": "edge from an unknown node",

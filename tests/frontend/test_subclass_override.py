@@ -71,7 +71,7 @@ def test_batchnorm_subclass_with_own_forward_is_refused_with_path_class_and_fix(
         snncompile.compile(_inner(ThresholdScaledBN(3, alpha=1.0, v_th=0.5)), "sim", input_shape=(2, 4, 4),
                            timesteps=3, check=False)
     (diag,) = info.value.diagnostics
-    assert diag.code == "SNC110" and diag.origin == "1.0"
+    assert diag.code == "SNC113" and diag.origin == "1.0"
     assert "ThresholdScaledBN" in diag.message and "forward()" in diag.message and "BatchNorm" in diag.message
     assert diag.hint is not None and "register_converter(ThresholdScaledBN" in diag.hint
     assert "equivalent_to=" in diag.hint
@@ -81,7 +81,7 @@ def test_override_in_an_intermediate_base_is_refused_and_names_that_base() -> No
     with pytest.raises(CompileError) as info:
         trace(_inner(ChannelsOnlyBN(3)), input_shape=(2, 4, 4))
     (diag,) = info.value.diagnostics
-    assert diag.code == "SNC110" and "ChannelsOnlyBN" in diag.message and "TimeMergedBN" in diag.message
+    assert diag.code == "SNC113" and "ChannelsOnlyBN" in diag.message and "TimeMergedBN" in diag.message
 
 
 def test_subclass_without_override_still_inherits_the_converter() -> None:

@@ -34,7 +34,7 @@ def register_converter(module_type: type[nn.Module], converter: Converter | None
     and returns the name of the node that holds the module's output.
 
     Subclasses inherit the converter unless they override forward() (or another of SEMANTIC_METHODS):
-    such a subclass is refused (SNC110) until it registers its own converter, or until the user declares
+    such a subclass is refused (SNC113) until it registers its own converter, or until the user declares
     that it computes exactly what its base computes: `register_converter(Sub, equivalent_to=Base)`."""
     if equivalent_to is not None:
         if converter is not None or not issubclass(module_type, equivalent_to):
@@ -103,7 +103,7 @@ def lookup_class(cls: type) -> Converter | None:
 
 def find_converter(module: nn.Module) -> Converter | None:
     """The module's converter; for a subclass that overrides forward() of a class with a converter (and is
-    neither registered nor declared equivalent), a converter that refuses it with SNC110."""
+    neither registered nor declared equivalent), a converter that refuses it with SNC113."""
     found = lookup(module)
     if found is None:
         return None
@@ -128,7 +128,7 @@ def overridden_module(module: nn.Module, path: str, found: Lookup) -> Exception:
     cls, base = type(module), found.registered
     where = "" if found.overridden_by is cls else f" (in its base {_qualname(found.overridden_by)})"  # type: ignore[arg-type]
     return error(
-        "SNC110", f"module `{path or '<root>'}` of class {_qualname(cls)} overrides {found.method}(){where}, "
+        "SNC113", f"module `{path or '<root>'}` of class {_qualname(cls)} overrides {found.method}(){where}, "
         f"but the only converter is the one of its base class {_qualname(base)}, which would compile it as a "
         f"plain {base.__qualname__} and silently ignore the override", origin=path or None,
         hint=f"register a converter for {cls.__qualname__} (snncompile.register_converter({cls.__qualname__}, fn)), "
