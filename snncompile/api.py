@@ -18,6 +18,7 @@ from snncompile.frontend.sources import is_nir_path, is_onnx_path
 from snncompile.ir.stats import node_stats
 from snncompile.output import check_output_dir, final_paths, staged
 from snncompile.passes import Pass, PassContext, PassRecord
+from snncompile.record import compile_record
 from snncompile.resources import resource_report
 from snncompile.targets import Target, resolve_target
 from snncompile.version import __version__
@@ -37,6 +38,8 @@ class CompileResult:
     """The target with the options it compiled with."""
     files: list[Path] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+    check: Any = None
+    """The default check's outcome (verification.compile_check.CheckOutcome), None with check=False."""
 
 
 def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, factory: str | None = None) -> nn.Module:
@@ -55,15 +58,20 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
             nir_convention: str = "auto", nir_reset: str | None = None, layout: str | None = None,
-            before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
+            check: bool = True, before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
-    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions). before_commit(result)
-    runs after the artifact is emitted into a temporary sibling of `output` and before it replaces `output`
-    (the CLI's check): if it raises, or the run is interrupted, `output` is left exactly as it was. layout: the
-    input layout of the model's forward() (see frontend.trace; None: [T, B, ...] or recognized from the papers'
-    modules)."""
+    source's time step, writer and actual reset (see frontend.nir.reader.NirReadOptions). layout: the input
+    layout of the model's forward() (see frontend.trace; None: [T, B, ...] or recognized from the papers'
+    modules).
+
+    check (default True, as the CLI's --check): before anything is written, run the model, the traced IR and
+    the compiled IR on random inputs and compare every neuron layer and the readout
+    (verification.compile_check); a disagreement raises CompileError SNC403 (SNC815 for a .nir source) and
+    writes nothing. The outcome is in result.check and result.report["check"]. before_commit(result) runs
+    after the artifact is emitted into a temporary sibling of `output` and before it replaces `output`: if it
+    raises, or the run is interrupted, `output` is left exactly as it was."""
     tgt = get_target(target, options)
     out = Path(output) if output is not None else None
     if out is not None:
@@ -75,6 +83,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     if timesteps is not None:
         timesteps = validate.timesteps(timesteps)
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    source_path = model if isinstance(model, (str, os.PathLike)) else None
     ctx = PassContext()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
         from snncompile.frontend.nir.reader import load_nir  # the nir library only when a .nir file is given
@@ -97,6 +106,17 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     ctx.diagnostics.extend(d for d in found if d.severity == "warning")  # rules may also warn (SNC640)
     result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
     result.report = build_report(source, result)
+    result.report["compile"] = compile_record(source_path if source_path is not None else model, tgt, input_shape,
+                                              timesteps, trust_pickle, factory,
+                                              {"dt": nir_dt, "convention": nir_convention, "reset": nir_reset})
+    if check:
+        from snncompile.verification.compile_check import default_check
+
+        result.check = default_check(result, require_exact=tgt.exact)
+        result.report["check"] = result.check.to_json()
+        failure = result.check.failure()
+        if failure is not None:
+            raise CompileError([failure])
     if out is None:
         if before_commit is not None:
             before_commit(result)

@@ -93,9 +93,9 @@ converters_option = click.option(
     "repeatable. Modules installed under the `snncompile.converters` entry point load automatically")
 
 
-def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def model_options(fn: Callable[..., Any], dir_okay: bool = False) -> Callable[..., Any]:
     for opt in reversed([
-        click.argument("model", type=click.Path(dir_okay=False, path_type=Path)),
+        click.argument("model", type=click.Path(dir_okay=dir_okay, path_type=Path)),
         click.option("--input-shape", callback=_parse_shape, help="per-sample input shape, e.g. 1,8,8 "
                      "(default: the model's input_shape attribute)"),
         click.option("--timesteps", "-T", type=click.IntRange(min=1), help="timesteps T (default: the "
@@ -113,6 +113,11 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     ]):
         fn = opt(fn)
     return fn
+
+
+def model_or_artifact_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """model_options whose MODEL may also be an artifact directory written by compile."""
+    return model_options(fn, dir_okay=True)
 
 
 def _list_targets(ctx: click.Context, _p: click.Parameter, value: bool) -> None:

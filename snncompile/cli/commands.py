@@ -82,8 +82,9 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
         from snncompile.resources import summary_line
 
         click.echo(summary_line(result.report["resources"]))
-        if check:
-            _run_check(result, require_exact=tgt.exact)
+        if result.check is not None:  # a failing check raised before anything was emitted
+            for line in result.check.lines():
+                click.echo(line)
 
     tgt = _target(target, nir_dt, flags)
     if print_ir_after is not None:
@@ -92,7 +93,7 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
                            trust_pickle=trust_pickle, factory=factory,
                            after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
                            nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit,
-                           layout=layout)
+                           layout=layout, check=check)
     for f in result.files:
         click.echo(f"  wrote {f}")
 
@@ -107,45 +108,6 @@ def _check_pass_name(name: str) -> None:
         raise error("SNC401", f"--print-ir-after {name!r} names no pass"
                     + (f"; did you mean {close[0]!r}?" if close else ""),
                     hint=f"valid names: {', '.join(valid)} (see --list-passes)")
-
-
-def _run_check(result: object, require_exact: bool = True) -> None:
-    from snncompile.frontend.sources import is_onnx_path
-    from snncompile.verification.check import check_compile, random_input
-
-    x = random_input(result.traced)  # type: ignore[attr-defined]
-    if "nir" in result.traced.metadata:  # type: ignore[attr-defined]  # a .nir source: no PyTorch model
-        from snncompile.frontend.nir.reference import check_nir_result
-
-        report = check_nir_result(result, x)
-    elif is_onnx_path(result.report.get("model")):  # type: ignore[attr-defined]  # an .onnx source
-        from snncompile.frontend.onnx.reference import check_onnx_result
-
-        report, note = check_onnx_result(result, x)
-        click.echo(f"  {note}")
-    else:
-        graph = result.graph  # type: ignore[attr-defined]
-        if "loihi" in graph.metadata:  # integer dynamics without the pipeline: aligned with the model's steps
-            from snncompile.targets.loihi.numerics import compact
-
-            graph = compact(graph)
-        report = check_compile(result.model, result.traced, graph, x)  # type: ignore[attr-defined]
-    click.echo(f"check on {x.shape[1]} random inputs, T = {x.shape[0]}:")
-    for row in report.layers:
-        after = "-" if row.traced_vs_compiled is None else str(row.traced_vs_compiled)
-        click.echo(f"  {row.layer:32s} {row.decisions:9d} decisions  model≠IR {row.model_vs_traced:5d}  "
-                   f"IR≠compiled {after:>5s}")
-    click.echo(f"  readout max |model − compiled| = {report.readout_model_vs_compiled:.3g}")
-    if not report.exact and not require_exact:
-        click.echo("  quantized parameters: differences from the float model are expected")
-        return
-    if not report.exact and "nir" in result.traced.metadata:  # type: ignore[attr-defined]
-        raise error("SNC815", "the compiled graph does not reproduce the NIR graph's spikes (see table above)",
-                    hint="'model' is the NIR graph run by forward Euler at --nir-dt; check --nir-convention")
-    if not report.exact:
-        raise error("SNC403", "the compiled graph does not reproduce the model's spikes (see table above)",
-                    hint="rerun with --print-ir-after all and report the first differing layer")
-    click.echo("  all layers identical")
 
 
 @cli.command("inspect")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from snncompile.cli.app import cli, guarded, model_options
+from snncompile.cli.app import cli, guarded, model_or_artifact_options
 from snncompile.cli.target_flags import configured_target, target_option_flags
 from snncompile.errors import CompileError
 
@@ -40,20 +40,52 @@ def print_report(report: Any) -> None:
                       _num(la["rate"].get(fin)), str(la["silent"].get(fin, "–")), str(la["saturated"].get(fin, "–")),
                       _frac(la["agreement"].get(float_pair)) if float_pair else "–",
                       _frac(la["agreement"].get(f"{ref}→{fin}")), "–" if quant is None else f"{quant:.2e}")
-    Console(width=160).print(table)
+    Console(width=100).print(table)  # fits a 100-column terminal
+    samples = {s["name"]: s["samples"] for s in data["stages"]}
     for pair in data["pairs"]:
         first = pair["first_divergence"]
         where = "identical" if first is None else (
-            f"first divergence at {first['origin'] or first['layer']} neuron {first['neuron']} "
+            f"first divergence at layer {first['origin'] or first['layer']} neuron {first['neuron']} "
             f"t={first['timestep']} sample {first['sample']}")
-        click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} agreement {_frac(pair['agreement']):>9s}  {where}")
+        n = min(samples.get(pair["a"], 0), samples.get(pair["b"], 0))
+        click.echo(f"  {pair['a']:>9s} → {pair['b']:<9s} {_frac(pair['agreement']):>9s} on {n} samples  {where}")
+    worst = data.get("worst_layer")
+    if worst is not None:
+        click.echo(f"worst layer: {worst['origin'] or worst['layer']} ({worst['pair']} agreement "
+                   f"{_frac(worst['agreement'])})")
     if report.resources:
         from snncompile.resources import summary_line
 
         click.echo(summary_line(report.resources))
+    _print_artifact(data["artifact"])
+    counts = ", ".join(f"{stage} {n}" for stage, n in data["layers_compared"].items())
+    click.echo(f"compared layers (of {data['layers_total']}): {counts}")
     acc = data["accuracy"]
     if acc["reference"] is not None:
         click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")
+    click.echo(f"  {acc['note']}")
+
+
+def _print_artifact(artifact: dict[str, Any]) -> None:
+    """Which artifact these figures are for: directory (or the one compile writes), options, file hashes."""
+    where = artifact.get("directory")
+    if where is None:
+        click.echo(f"artifact checked: the one `compile -t {artifact['target']}` writes with these options "
+                   "(not a directory on disk)")
+    else:
+        same = "byte-identical to its recompilation" if artifact.get("identical_to_recompile") else \
+            "DIFFERS from its recompilation"
+        click.echo(f"artifact checked: {where} ({same})")
+    options = ", ".join(f"{k}={_short(v)}" for k, v in (artifact.get("options") or {}).items())
+    click.echo(f"  options: {options or 'none'}")
+    for name, digest in artifact.get("files", {}).items():
+        click.echo(f"  sha256 {digest[:16]}  {name}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return value.get("spec") or f"array {value.get('shape')} sha256 {str(value.get('array_sha256'))[:12]}"
+    return str(value)
 
 
 def _num(value: float | None) -> str:
@@ -61,7 +93,7 @@ def _num(value: float | None) -> str:
 
 
 @cli.command("verify")
-@model_options
+@model_or_artifact_options
 @click.option("--target", "-t", "target", default="loihi", show_default=True, help="see --list-targets")
 @click.option("--data", "data", default="digits", show_default=True, metavar="digits|random|FILE.npz",
               help="inputs: the digits test split, random images, or an .npz with x (images [N, ...] or "
@@ -78,23 +110,39 @@ def _num(value: float | None) -> str:
               "between scheduling and quantization; T + latency steps)")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="accepted accuracy drop, in percentage points")
+@click.option("--calibrate-on-scored", is_flag=True, help="let the target calibrate on the scored samples (by "
+              "default it calibrates on other data: the digits training split, other random images, the .npz "
+              "`calibration` array, or not at all)")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
-               tolerance: float, progress: bool | None, layout: str | None = None, **flags: Any) -> None:
+               tolerance: float, calibrate_on_scored: bool, progress: bool | None, layout: str | None = None,
+               **flags: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
-    must be exact is not, or the compiled accuracy drops by more than --tolerance points."""
-    from snncompile.verification import verify
+    must be exact is not, or the compiled accuracy drops by more than --tolerance points.
 
-    report = verify(model, configured_target(target, **flags), data, samples=samples, batch=batch,
-                    tolerance=tolerance / 100, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
-                    json_path=json_path, html_dir=html_dir,
-                    progress=sys.stderr.isatty() if progress is None else progress, input_shape=input_shape,
-                    timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
+    MODEL may be an artifact directory written by `snncompile compile -o OUT_DIR`: the artifact is then
+    verified as written (recompiled from its report.json record, with the recorded model hash, target
+    options and calibration, and required to be byte-identical to the files on disk); --target and the
+    target flags are taken from the record."""
+    from snncompile.verification import verify
+    from snncompile.verification.artifact import is_artifact_dir
+
+    if model.is_dir() and not is_artifact_dir(model):
+        raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
+    common = dict(samples=samples, batch=batch, tolerance=tolerance / 100, scheduled=scheduled, lava=lava,
+                  lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
+                  progress=sys.stderr.isatty() if progress is None else progress)
+    if model.is_dir():
+        report = verify(model, data=data, **common)  # type: ignore[arg-type]
+    else:
+        report = verify(model, configured_target(target, **flags), data, input_shape=input_shape,
+                        timesteps=timesteps, trust_pickle=trust_pickle, factory=factory,
+                        calibrate_on_scored=calibrate_on_scored, layout=layout, **common)  # type: ignore[arg-type]
     print_report(report)
     for d in report.compiled.result.diagnostics:
         click.echo(d.render(), err=True)

@@ -19,10 +19,23 @@ from snncompile.verification.compare import compare
 
 @dataclass(frozen=True)
 class LayerAgreement:
+    """One neuron node: decisions, and how many differ model vs traced IR (-1: could not be compared, see
+    `note`) and traced vs compiled IR (None: the compiled graph has no such population)."""
+
     layer: str
     decisions: int
     model_vs_traced: int
     traced_vs_compiled: int | None
+    note: str = ""
+
+    @property
+    def compared(self) -> bool:
+        return self.model_vs_traced >= 0
+
+
+READOUT_RTOL = 1e-9
+"""Readout tolerance of an exact compile, relative to the largest |readout|: spike decisions are bit-exact,
+the readout is a linear map of spike counts whose summation order folding may change."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +43,31 @@ class CheckReport:
     layers: list[LayerAgreement]
     readout_model_vs_compiled: float
     dtype: str = "float64"
+    readout_tolerance: float = 0.0
+
+    @property
+    def compared(self) -> int:
+        return sum(r.compared for r in self.layers)
+
+    @property
+    def readout_ok(self) -> bool:
+        return self.readout_model_vs_compiled <= self.readout_tolerance  # NaN (shapes differ) fails too
 
     @property
     def exact(self) -> bool:
-        return all(r.model_vs_traced == 0 and not r.traced_vs_compiled for r in self.layers)
+        return all(r.model_vs_traced == 0 and not r.traced_vs_compiled for r in self.layers) and self.readout_ok
 
     def to_json(self) -> dict[str, object]:
-        return {"exact": self.exact, "dtype": self.dtype, "readout_max_abs_error": self.readout_model_vs_compiled,
-                "layers": [r.__dict__ for r in self.layers]}
+        return {"exact": self.exact, "dtype": self.dtype, "layers_compared": self.compared,
+                "layers_total": len(self.layers), "readout_max_abs_error": self.readout_model_vs_compiled,
+                "readout_tolerance": self.readout_tolerance, "readout_ok": self.readout_ok,
+                "layers": [{**r.__dict__} for r in self.layers]}
+
+
+def readout_tolerance(reference: np.ndarray, dtype: torch.dtype | str = torch.float64) -> float:
+    """Float-rounding tolerance for a readout compared with `reference` (see READOUT_RTOL; float32: 1e-5)."""
+    rtol = READOUT_RTOL if str(dtype).removeprefix("torch.") == "float64" else 1e-5
+    return rtol * max(1.0, float(np.max(np.abs(reference)))) if np.size(reference) else 0.0
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
@@ -48,12 +78,12 @@ def _first_tensor(out: Any) -> torch.Tensor:
 
 
 def _run_recording(model: nn.Module, x: torch.Tensor, paths: set[str], layout: str = "tb"
-                   ) -> tuple[dict[str, np.ndarray | list[np.ndarray]], np.ndarray]:
+                   ) -> tuple[dict[str, list[np.ndarray]], np.ndarray]:
     calls: dict[str, list[np.ndarray]] = {}
     steps, inner = x.shape[0], internal_layout(layout)
     hooks = [module.register_forward_hook(
         lambda _m, _i, out, path=path: calls.setdefault(path, []).append(_first_tensor(out).detach().numpy().copy()))
-        for path, module in model.named_modules() if path in paths]
+        for path, module in model.named_modules(remove_duplicate=False) if path in paths]
     try:
         with torch.no_grad():
             y = _first_tensor(model(model_input(layout, x)))
@@ -61,18 +91,15 @@ def _run_recording(model: nn.Module, x: torch.Tensor, paths: set[str], layout: s
         for h in hooks:
             h.remove()
     if layout != "tb":  # the model's own layout (the papers' code): one [T, B, ...] array per call
-        converted = {p: [to_tb(inner, a, steps) for a in c] for p, c in calls.items()}
-        return {p: c[0] if len(c) == 1 else c for p, c in converted.items()}, y.detach().numpy()
-    # a per-step module (called once per timestep) yields one [B, ...] array per call
-    recorded = {p: (c[0] if len(c) == 1 else np.stack(c)) for p, c in calls.items()}
-    return recorded, y.detach().numpy()
+        calls = {p: [to_tb(inner, a, steps) for a in c] for p, c in calls.items()}
+    return calls, y.detach().numpy()
 
 
 def model_outputs(model: nn.Module, x: torch.Tensor, paths: set[str], layout: str = "tb"
-                  ) -> tuple[dict[str, Any], np.ndarray, torch.dtype]:
-    """Run a copy of `model` on x ([T, B, ...], given to the model in its input `layout`) recording the modules
-    at `paths`: in float64 when the model runs in it, else in float32 (some libraries hard-code float32
-    spikes). A module called at several places (a shared spike module) records a list, one per call."""
+                  ) -> tuple[dict[str, list[np.ndarray]], np.ndarray, torch.dtype]:
+    """Run a copy of `model` on x ([T, B, ...], given to the model in its input `layout`) recording every call
+    of the modules at `paths` (a list per path, in call order): in float64 when the model runs in it, else in
+    float32 (some libraries hard-code float32 spikes)."""
     twin = copy.deepcopy(model).eval()
     try:
         recorded, y = _run_recording(twin.double(), x.double(), paths, layout)
@@ -81,6 +108,48 @@ def model_outputs(model: nn.Module, x: torch.Tensor, paths: set[str], layout: st
         twin = copy.deepcopy(model).eval().float()
         recorded, y = _run_recording(twin, x.float(), paths, layout)
         return recorded, y, torch.float32
+
+
+def align_calls(calls: dict[str, list[np.ndarray]], nodes: list[tuple[str, str, tuple[int, ...]]], steps: int,
+                batch: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Map the recorded calls of each module to its IR nodes (name, origin, per-sample shape), in order.
+
+    A module with K nodes (called K times in the forward pass, e.g. a shared spike function) gives K calls,
+    call k to node k; one called per timestep (a time-loop body) gives T·K calls, step t's call k to node k.
+    A call that returns the merged time-major layout [T·B, ...] is unmerged to [T, B, ...]. Returns the
+    aligned arrays by node name, and for each node that could not be aligned the reason."""
+    by_origin: dict[str, list[str]] = {}
+    for name, origin, _shape in nodes:
+        by_origin.setdefault(origin, []).append(name)
+    shapes = {name: (steps, batch, *shape) for name, _origin, shape in nodes}
+    aligned: dict[str, np.ndarray] = {}
+    reasons: dict[str, str] = {}
+    for origin, names in by_origin.items():
+        got, k = calls.get(origin, []), len(names)
+        if not got:
+            reasons.update({n: f"module `{origin}` was not called (or is not a module)" for n in names})
+            continue
+        if len(got) == k:
+            per_node = [got[i] for i in range(k)]
+        elif len(got) == steps * k:
+            per_node = []
+            for i in range(k):
+                try:
+                    per_node.append(np.stack(got[i::k]))
+                except ValueError:
+                    per_node.append(np.empty(0))
+        else:
+            reasons.update({n: f"module `{origin}` was called {len(got)} times for {k} IR node(s)" for n in names})
+            continue
+        for name, ref in zip(names, per_node, strict=True):
+            want = shapes[name]
+            if ref.shape != want and ref.size == int(np.prod(want)) and ref.shape[1:] == want[2:]:
+                ref = ref.reshape(want)  # [T·B, ...] (time-major, as TimeDistributed merges)
+            if ref.shape != want:
+                reasons[name] = f"call of `{origin}` returned {list(ref.shape)}, the IR node is {list(want)}"
+            else:
+                aligned[name] = ref
+    return aligned, reasons
 
 
 def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None, seed: int = 0) -> torch.Tensor:
@@ -93,27 +162,31 @@ def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None,
 
 
 def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor) -> CheckReport:
-    """Per neuron layer: spike decisions that differ between PyTorch and the traced IR, and between the
-    traced and the compiled IR (lowered MLF levels are summed back); plus the readout difference."""
+    """Per neuron node of the traced IR (every call of a module called several times): spike decisions that
+    differ between PyTorch and the traced IR, and between the traced and the compiled IR (lowered MLF levels
+    are summed back); plus the readout difference, with a float-rounding tolerance."""
     neurons = float_neurons(traced)
     layout = str(traced.metadata.get("input_layout", "tb"))
-    recorded, y, dtype = model_outputs(model, x, {n.origin for n in neurons}, layout)
+    calls, y, dtype = model_outputs(model, x, {n.origin for n in neurons}, layout)
+    recorded, reasons = align_calls(calls, [(n.name, n.origin, tuple(traced.shapes[n.name])) for n in neurons],
+                                    int(x.shape[0]), int(x.shape[1]))
     x = x.to(dtype)
     res = simulate(traced, x, dtype=dtype)
     cmp = compare(traced, compiled, x)
     rows = []
-    calls: dict[str, int] = {}
     for n in neurons:
-        ref = recorded.get(n.origin)
-        if isinstance(ref, list):  # the k-th call of a shared module is the k-th node with its origin
-            k = calls[n.origin] = calls.get(n.origin, -1) + 1
-            ref = ref[k] if k < len(ref) else None
-        mism = -1 if ref is None or ref.shape != res[n.name].shape else int(np.sum(ref != res[n.name]))
-        rows.append(LayerAgreement(n.origin or n.name, int(res[n.name].size), mism, cmp.mismatches.get(n.name)))
+        ref = recorded.get(n.name)
+        mism = -1 if ref is None else int(np.sum(ref != res[n.name]))
+        label = n.origin or n.name
+        if sum(m.origin == n.origin for m in neurons) > 1:
+            label = f"{label} [{n.name}]"
+        rows.append(LayerAgreement(label, int(res[n.name].size), mism, cmp.mismatches.get(n.name),
+                                   reasons.get(n.name, "")))
     out = simulate(compiled, x, record="outputs", dtype=dtype).output
     if traced.metadata.get("output_over_time") == "mean":
         out = out.mean(0)
     elif traced.metadata.get("output_over_time") == "sum":
         out = out.sum(0)
     error = float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan")
-    return CheckReport(rows, error, str(dtype).removeprefix("torch."))
+    tolerance = readout_tolerance(y, dtype)
+    return CheckReport(rows, error, str(dtype).removeprefix("torch."), tolerance)

@@ -18,6 +18,7 @@ from snncompile.api import load
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.frontend import trace
 from snncompile.targets import Target
+from snncompile.verification.check import readout_tolerance
 from snncompile.verification.data import VerifyData, load_data
 from snncompile.verification.plugins import Compiled, build_stages, compile_for_verify
 from snncompile.verification.report_html import write_html
@@ -47,6 +48,10 @@ class VerifyReport:
     problems: list[Diagnostic] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    accuracy_note: str = ""
+    """How accuracy was computed (readout argmax, or argmax of output spike counts), or why it was not."""
+    artifact: dict[str, Any] = field(default_factory=dict)
+    """Which artifact was checked (see artifact_json)."""
 
     @property
     def layers(self) -> list[Layer]:
@@ -69,6 +74,17 @@ class VerifyReport:
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.problems)
 
+    def worst_layer(self) -> tuple[Layer, str, float] | None:
+        """The layer with the lowest spike agreement over all stage pairs: (layer, pair label, agreement);
+        None when every compared layer agrees exactly."""
+        worst = None
+        for pair in self.stats.pairs:
+            for la in self.layers:
+                value = pair.agreement(la.name)
+                if value is not None and value < 1.0 and (worst is None or value < worst[2]):
+                    worst = (la, pair.label, value)
+        return worst
+
     def pair(self, a: str, b: str) -> Any:
         return next((p for p in self.stats.pairs if p.a == a and p.b == b), None)
 
@@ -88,6 +104,23 @@ def _checks(report: VerifyReport) -> list[Diagnostic]:
                                     f"{first.describe()}", node=first.layer, origin=first.origin or None,
                                     hint="this stage should reproduce the previous one exactly; "
                                          "--print-ir-after all shows what the passes did to this layer"))
+    stats = report.stats
+    for stage, missing in stats.not_recorded.items():
+        names = [la.label for la in report.layers if la.name in missing]
+        first = next(iter(missing.values()))
+        found.append(Diagnostic("SNC904", f"{stage}: compared {len(report.layers) - len(names)} of "
+                                f"{len(report.layers)} neuron layers; not compared: {', '.join(names[:4])}"
+                                f"{', ...' if len(names) > 4 else ''} ({first})",
+                                hint="each neuron module must return its spikes as [T, B, ...] or [T·B, ...] "
+                                     "once per IR node (or once per timestep inside a time-loop container)"))
+    tolerance = readout_tolerance(np.array([stats.logit_scale]), stats.reference_dtype)
+    for pair in stats.pairs:
+        error = stats.logit_error.get(pair.b)
+        if pair.a == report.reference and pair.expect_exact and error is not None and not error <= tolerance:
+            found.append(Diagnostic("SNC905", f"the readout of {pair.b} differs from {pair.a} by {error:.3g} "
+                                    f"(tolerance {tolerance:.2g} for a stage that must be exact)",
+                                    hint="spikes may agree while the readout weights or bias were changed; "
+                                         "--print-ir-after all shows what the passes did to the readout"))
     ref, fin = report.accuracy(report.reference), report.accuracy(report.final)
     if ref is not None and fin is not None and ref - fin > report.tolerance + 1e-12:
         found.append(Diagnostic("SNC901", f"compiled accuracy {100 * fin:.2f}% is {100 * (ref - fin):.2f} points "
@@ -143,22 +176,47 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
-           options: Mapping[str, Any] | Any | None = None, layout: str | None = None) -> VerifyReport:
+           options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
+           calibrate_on_scored: bool = False) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
-    Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901 accuracy)."""
+    The target calibrates on the data's calibration samples (digits: the training split), never on the scored
+    ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
+    verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
+    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact)."""
+    from snncompile.verification.artifact import is_artifact_dir, verify_artifact
+
+    if is_artifact_dir(model):
+        return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
+                               scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                               html_dir=html_dir, progress=progress)
     start = time.perf_counter()
     module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
-    vdata = load_data(data, shape, steps, classes).head(samples)
-    compiled = compile_for_verify(module, target, vdata, options=options, input_shape=input_shape,
-                                  timesteps=timesteps, layout=layout)
-    compile_s = time.perf_counter() - start
+    vdata = load_data(data, shape, steps, classes, calibrate_on_scored).head(samples)
+    source_model = model if isinstance(model, (str, os.PathLike)) else module
+    compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
+                                  timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
+                            scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                            html_dir=html_dir, progress=progress)
+
+
+def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile_s: float, *,
+                     batch: int | None, tolerance: float, scheduled: bool, lava: bool | None, lava_samples: int,
+                     json_path: str | os.PathLike[str] | None, html_dir: str | os.PathLike[str] | None,
+                     progress: bool, artifact: dict[str, Any] | None = None,
+                     problems: Sequence[Diagnostic] = ()) -> VerifyReport:
+    """Run every stage of a compile on the data, check, and write the reports."""
+    start = time.perf_counter() - compile_s
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
     stats = run_stages(stages, layers, vdata, batch, progress)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
+    report.artifact = artifact if artifact is not None else artifact_json(compiled, None)
+    report.problems += list(problems)
+    report.accuracy_note = accuracy_note(compiled.result.traced, vdata, stats)
     _lava(report, lava, lava_samples)
     _quantization(report)
     report.resources = measured_resources(report)
@@ -166,6 +224,29 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     report.seconds = {"compile": compile_s, **stats.seconds, "total": time.perf_counter() - start}
     _write(report, json_path, html_dir)
     return report
+
+
+def artifact_json(compiled: Compiled, directory: Path | None) -> dict[str, Any]:
+    """Which artifact was checked: its directory (None: the one `compile` with these options writes), the
+    target options and the calibration used, the model file's hash and every file's sha256."""
+    record = compiled.result.report.get("compile", {})
+    return {"directory": None if directory is None else str(directory), "target": compiled.result.target,
+            "options": record.get("options"), "model_sha256": record.get("model_sha256"),
+            "files": dict(compiled.files)}
+
+
+def accuracy_note(traced: ir.Graph, data: VerifyData, stats: RunStats) -> str:
+    """How accuracy is scored for this network's output, or why it is not."""
+    out = traced.node(traced.outputs[0])
+    shape = list(traced.shapes[out.name])
+    if data.labels is None:
+        return f"accuracy not computed: the data `{data.name}` has no labels"
+    if isinstance(out, ir.Readout):
+        return "accuracy = argmax of the readout"
+    if len(shape) == 1 and stats.correct:
+        return f"accuracy = argmax of the output spike counts over T ({shape[0]} output neurons, no readout)"
+    return (f"accuracy not computed: the output `{out.origin or out.name}` is {shape} per sample and step, neither "
+            "a readout nor one spiking neuron per class")
 
 
 def _quantization(report: VerifyReport) -> None:

@@ -53,9 +53,12 @@ def _frames(array: np.ndarray, input_shape: tuple[int, ...], timesteps: int, wha
                 hint="images are direct-encoded (repeated over the T timesteps); N >= 1")
 
 
-def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, classes: int | None = None) -> VerifyData:
+def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, classes: int | None = None,
+             calibrate_on_scored: bool = False) -> VerifyData:
     """An .npz with `x` (images [N, ...] or frames [T, N, ...], N >= 1, finite numbers), optional `y` integer
-    labels [N] in 0..classes-1 and `calibration`. Every problem is SNC902 naming the array (and first bad index)."""
+    labels [N] in 0..classes-1 and `calibration`. Every problem is SNC902 naming the array (and first bad index).
+    Without `calibration` the target is not calibrated (the scored samples are calibration data only when
+    `calibrate_on_scored`: a score on data the compile was tuned on flatters it)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -73,8 +76,11 @@ def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, classes: 
     cal = arrays.get("calibration")
     if cal is not None:
         cal = validate.numeric_array(cal, f"{path.name}: calibration", "SNC902")
-    calibration = frames if cal is None else _frames(cal, input_shape, timesteps, "calibration", str(path))
-    return VerifyData(path.name, frames, labels, calibration)
+    if cal is None:
+        calibration = frames if calibrate_on_scored else None
+    else:
+        calibration = _frames(cal, input_shape, timesteps, "calibration", str(path))
+    return VerifyData(path.name, frames, None if labels is None else labels.astype(np.int64), calibration)
 
 
 def load_digits(timesteps: int) -> VerifyData:
@@ -86,18 +92,23 @@ def load_digits(timesteps: int) -> VerifyData:
     return VerifyData("digits", encode(x_te, timesteps), y_te, encode(x_tr[:CALIBRATION_SAMPLES], timesteps))
 
 
-def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32, seed: int = 0) -> VerifyData:
-    """Unlabelled images uniform in [0, 1), direct-encoded."""
-    images = np.random.default_rng(seed).random((samples, *input_shape))
-    return VerifyData("random", encode(images, timesteps), None, encode(images, timesteps))
+def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32, seed: int = 0,
+                calibrate_on_scored: bool = False) -> VerifyData:
+    """Unlabelled images uniform in [0, 1), direct-encoded; calibration on other random images (the same ones
+    when `calibrate_on_scored`)."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((samples, *input_shape))
+    other = images if calibrate_on_scored else rng.random((samples, *input_shape))
+    return VerifyData("random", encode(images, timesteps), None, encode(other, timesteps))
 
 
 def load_data(spec: str | os.PathLike[str] | None, input_shape: tuple[int, ...], timesteps: int,
-              classes: int | None = None) -> VerifyData:
+              classes: int | None = None, calibrate_on_scored: bool = False) -> VerifyData:
     """`digits`, a path to an .npz file, or None / `random` for unlabelled random images. `classes`: the number
-    of model outputs, which labels must index."""
+    of model outputs, which labels must index. The calibration data never holds the scored samples unless
+    `calibrate_on_scored` (digits: the training split)."""
     if spec is None or str(spec) == "random":
-        return random_data(input_shape, timesteps)
+        return random_data(input_shape, timesteps, calibrate_on_scored=calibrate_on_scored)
     if str(spec) == "digits":
         if input_shape != (1, 8, 8):
             raise error("SNC902", f"the digits data is [1, 8, 8] images; the model takes {list(input_shape)}",
@@ -107,4 +118,4 @@ def load_data(spec: str | os.PathLike[str] | None, input_shape: tuple[int, ...],
     if not path.is_file():
         raise error("SNC902", f"verification data {spec!r} is neither `digits`, `random` nor an existing .npz file",
                     hint="pass --data digits, --data random, or the path of an .npz with x (and y)")
-    return load_npz(path, input_shape, timesteps, classes)
+    return load_npz(path, input_shape, timesteps, classes, calibrate_on_scored)

@@ -11,7 +11,7 @@ import torch
 
 from snncompile import ir
 from snncompile.ir.traits import Neuron
-from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
+from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members, scores
 
 
 class OnnxStage(Stage):
@@ -36,7 +36,7 @@ class OnnxStage(Stage):
         logits = out.get(self.graph.outputs[0])
         pops = [n.name for n in self.graph.nodes if isinstance(n, Neuron) and n.name in out]
         counts = {n: (float(out[n].sum()), int(out[n].size)) for n in pops}
-        return StageOutput(spikes, logits if logits is not None and logits.ndim == 2 else None, torch.float64,
+        return StageOutput(spikes, None if logits is None else scores(logits), torch.float64,
                            {}, counts)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -13,6 +15,7 @@ from snncompile.api import CompileResult
 from snncompile.api import compile as compile_model
 from snncompile.passes import Pass
 from snncompile.passes.pipelines import float_passes
+from snncompile.record import artifact_hashes
 from snncompile.targets import Capabilities, Target, resolve_target
 from snncompile.verification.data import VerifyData
 from snncompile.verification.stages import GraphStage, Layer, Stage, TorchStage
@@ -24,6 +27,8 @@ class Compiled:
 
     result: CompileResult
     after: dict[str, ir.Graph] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """sha256 of every file of the artifact this compile writes (report.json aside)."""
 
     @property
     def lowered(self) -> ir.Graph:
@@ -41,11 +46,14 @@ class Compiled:
         return self.after.get(name)
 
 
-def compile_for_verify(model: nn.Module, target: str | Target[Any], data: VerifyData,
+def compile_for_verify(model: nn.Module | Any, target: str | Target[Any], data: VerifyData,
                        after_pass: Callable[[Pass, ir.Graph], None] | None = None,
-                       options: Mapping[str, Any] | Any | None = None, **kwargs: Any) -> Compiled:
-    """Compile `model` for `target` (configured for this data: Loihi calibrates its input encoding and overflow
-    caps on it, unless the caller gave calibration data), keeping the graph after every pass."""
+                       options: Mapping[str, Any] | Any | None = None, calibrate: bool = True,
+                       **kwargs: Any) -> Compiled:
+    """Compile `model` for `target` (with `calibrate`, configured for this data: Loihi calibrates its input
+    encoding and overflow caps on data.calibration, never the scored samples unless the user asked for it,
+    unless the caller gave calibration data), keeping the graph after every pass. The artifact is written to a
+    temporary directory and hashed, so that the report names exactly which artifact was checked."""
     after: dict[str, ir.Graph] = {}
 
     def keep(p: Pass, graph: ir.Graph) -> None:
@@ -53,9 +61,14 @@ def compile_for_verify(model: nn.Module, target: str | Target[Any], data: Verify
         if after_pass is not None:
             after_pass(p, graph)
 
-    tgt = resolve_target(target, options).for_verification(data.calibration)
-    result = compile_model(model, tgt, after_pass=keep, **kwargs)
-    return Compiled(result, after)
+    tgt = resolve_target(target, options)
+    if calibrate:
+        tgt = tgt.for_verification(data.calibration)
+    with tempfile.TemporaryDirectory(prefix="snncompile-verify-") as tmp:
+        result = compile_model(model, tgt, Path(tmp) / "artifact", after_pass=keep, check=False,  # verify is the check
+                               **kwargs)
+        hashes = artifact_hashes(Path(tmp) / "artifact")
+    return Compiled(result, after, hashes)
 
 
 def float_stages(compiled: Compiled, layers: list[Layer]) -> list[Stage]:

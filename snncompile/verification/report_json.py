@@ -64,7 +64,7 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
     result = report.compiled.result
     return _clean({
         "format": REPORT_FORMAT, "version": REPORT_VERSION, "ok": report.ok,
-        "model": report.model, "target": report.target,
+        "model": report.model, "target": report.target, "artifact": report.artifact,
         "data": {"name": report.data.name, "samples": stats.samples, "labelled": report.data.labels is not None,
                  "timesteps": int(report.data.frames.shape[0])},
         "stages": [{"name": s.name, "description": s.description, "exact": s.exact, "samples": n}
@@ -72,11 +72,15 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "reference_stage": report.reference, "compiled_stage": report.final,
         "accuracy": {"reference": reference, "compiled": compiled,
                      "difference": None if reference is None or compiled is None else compiled - reference,
-                     "tolerance": report.tolerance,
+                     "tolerance": report.tolerance, "note": report.accuracy_note,
                      "stages": {s.name: report.accuracy(s.name) for s in stats.stages}},
         "readout_max_abs_error": {k: v for k, v in stats.logit_error.items() if k != report.reference},
         "pairs": [p.to_json(report.layers) for p in stats.pairs],
+        "layers_compared": {s.name: len(report.layers) - len(stats.not_recorded.get(s.name, {}))
+                            for s, _n in [*((s, 0) for s in stats.stages), *stats.extra]},
+        "layers_total": len(report.layers),
         "layers": [layer_json(report, la) for la in report.layers],
+        "worst_layer": _worst(report),
         "problems": [d.to_json() for d in report.problems],
         "diagnostics": [d.to_json() for d in result.diagnostics],
         "target_info": {k: v for k, v in result.graph.metadata.get("loihi", {}).items()
@@ -84,6 +88,14 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "resources": report.resources or result.report.get("resources"),
         "seconds": report.seconds,
     })
+
+
+def _worst(report: VerifyReport) -> dict[str, Any] | None:
+    found = report.worst_layer()
+    if found is None:
+        return None
+    layer, pair, agreement = found
+    return {"layer": layer.name, "origin": layer.origin, "pair": pair, "agreement": agreement}
 
 
 def write_json(report: VerifyReport, path: Path) -> Path:

@@ -39,6 +39,13 @@ class RunStats:
     """Per stage, per population of its graph: (spikes, decisions) over all chunks."""
     extra: list[tuple[Stage, int]] = field(default_factory=list)
     """Stages run on a subset only (Lava), with their sample counts."""
+    logit_scale: float = 0.0
+    """Largest |score| of the reference stage (the scale of the readout tolerance)."""
+    not_recorded: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per stage, the layers it could not record and why."""
+    reference_dtype: str = "float64"
+    scores_from: str | None = None
+    """How classes were scored: "readout" (logits [B, K]), "spike counts" ([T, B, K] spikes), None (neither)."""
 
 
 def stage_pairs(stages: list[Stage]) -> list[PairAgreement]:
@@ -86,7 +93,12 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
         for la in stats.layers:
             if la.name in sa and la.name in sb:
                 pair.update(la, sa[la.name], sb[la.name], offset)
+    stats.reference_dtype = str(ref.dtype).removeprefix("torch.")
+    if ref.logits is not None and ref.logits.size:
+        stats.logit_scale = max(stats.logit_scale, float(np.max(np.abs(ref.logits))))
     for name, out in outputs.items():
+        if out.not_recorded:
+            stats.not_recorded.setdefault(name, {}).update(out.not_recorded)
         for la in stats.layers:
             if la.name in out.spikes:
                 stats.activity[name].setdefault(la.name, Activity(la.levels)).update(out.spikes[la.name])

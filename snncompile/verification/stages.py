@@ -15,7 +15,7 @@ from snncompile.ir.traits import Neuron, float_neurons
 from snncompile.passes.lower_mlf import level_name
 from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, _sum
 from snncompile.sim.interpreter import simulate
-from snncompile.verification.check import model_outputs
+from snncompile.verification.check import align_calls, model_outputs
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class StageOutput:
     events: dict[str, dict[str, int]] = field(default_factory=dict)
     populations: dict[str, tuple[float, int]] = field(default_factory=dict)
     """Every population of the graph (MLF levels, max-pool OR populations too): (spikes, decisions) seen."""
+    not_recorded: dict[str, str] = field(default_factory=dict)
+    """Layers this stage could not record, with the reason."""
 
 
 @dataclass
@@ -77,23 +79,22 @@ class TorchStage(Stage):
     def run(self, x: np.ndarray, dtype: torch.dtype) -> StageOutput:
         if self.model is None:
             raise InternalError(f"stage {self.name} has no model")
-        recorded, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers},
-                                          self.layout)
-        origins = [la.origin for la in self.layers]
-        spikes = {}
-        calls: dict[str, int] = {}
-        for la in self.layers:
-            ref = recorded.get(la.origin)
-            single = origins.count(la.origin) == 1
-            if isinstance(ref, list):  # a shared module (the papers' code): its k-th call is the k-th layer
-                k = calls[la.origin] = calls.get(la.origin, -1) + 1
-                ref, single = (ref[k] if k < len(ref) else None), True
-            full = (x.shape[0], x.shape[1], *la.shape)
-            # a module reused by several layers is ambiguous; a TimeDistributed one sees [T·B, ...]
-            if ref is not None and single and ref.size == int(np.prod(full)):
-                spikes[la.name] = np.asarray(ref, np.float64).reshape(full)
-        logits = np.asarray(y, np.float64) if y.ndim == 2 else None
-        return StageOutput(spikes, logits, used)
+        calls, y, used = model_outputs(self.model, torch.from_numpy(x), {la.origin for la in self.layers},
+                                       self.layout)
+        nodes = [(la.name, la.origin, la.shape) for la in self.layers]
+        recorded, reasons = align_calls(calls, nodes, int(x.shape[0]), int(x.shape[1]))
+        spikes = {name: np.asarray(ref, np.float64) for name, ref in recorded.items()}
+        return StageOutput(spikes, scores(np.asarray(y, np.float64)), used, not_recorded=reasons)
+
+
+def scores(output: np.ndarray) -> np.ndarray | None:
+    """Class scores [B, K] of a network output: a readout's logits [B, K] as they are, or the spike counts of
+    spiking outputs [T, B, K] (argmax of spike counts, as snntorch classifiers are scored); None otherwise."""
+    if output.ndim == 2:
+        return output
+    if output.ndim == 3:
+        return output.sum(0)
+    return None
 
 
 
@@ -139,7 +140,9 @@ class GraphStage(Stage):
         window = {n: self._window(result[n], n, x.shape[0]) for n in dict.fromkeys(wanted)}
         spikes = {layer: sum(window[n] for n in names) for layer, names in members.items()}
         out = result[self.graph.outputs[0]]
-        logits = out if out.ndim == 2 else None
+        if out.ndim > 2 and isinstance(self.graph.node(self.graph.outputs[0]), Neuron):
+            out = self._window(out, self.graph.outputs[0], x.shape[0])  # spike outputs: the T valid steps
+        logits = scores(out)
         per_layer = {la: _merge(events, names) for la, names in members.items() if any(n in events for n in names)}
         counts = {n: (float(window[n].sum()), int(window[n].size)) for n in pops}
         return StageOutput(spikes, logits, dtype, per_layer, counts)  # type: ignore[arg-type]

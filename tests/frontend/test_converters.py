@@ -164,7 +164,7 @@ def test_sequential_subclasses_are_traced_through() -> None:
 
 def test_sequential_subclass_with_forward_inside_time_distributed_is_refused() -> None:
     """Inside TimeDistributed children are converted, not traced: chaining the children of a Sequential
-    subclass with its own forward() would silently drop that forward, so it must be refused."""
+    subclass with its own forward() would silently drop that forward, so it must be refused (SNC113)."""
     class ResidualLinear(nn.Sequential):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return super().forward(x) + x
@@ -173,6 +173,6 @@ def test_sequential_subclass_with_forward_inside_time_distributed_is_refused() -
     with pytest.raises(CompileError) as info:
         trace(model, input_shape=(4,))
     (diag,) = info.value.diagnostics
-    assert diag.code == "SNC100" and diag.origin == "0.0" and "ResidualLinear" in diag.message
+    assert diag.code == "SNC113" and diag.origin == "0.0" and "ResidualLinear" in diag.message
     plain = nn.Sequential(TD(Stage(nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 4))), snn.LIF())
     assert [n.kind for n in trace(plain, input_shape=(4,)).nodes] == ["input", "dense", "dense", "lif"]

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from snncompile.errors import CompileError
 from snncompile.frontend.nir.reader import NirReadOptions, read_nir
 from snncompile.frontend.nir.reference import run_nir
 from snncompile.sim import simulate
@@ -50,6 +51,9 @@ def check(path: Path, x: torch.Tensor, reference: torch.Tensor, **options: objec
     out = next(src for src, dst in imported.nir_graph.edges if dst in imported.nir_graph.outputs)
     ref = run_nir(imported.nir_graph, xs, imported.dt, imported.convention, options.get("reset"))[out]
     assert int(np.sum(ref != expected)) == 0  # the NIR reference (with the stated reset) agrees too
+    with pytest.raises(CompileError) as info:  # issue 14.9: the writer is not in the file, auto never guesses
+        read_nir(path, NirReadOptions(**{**options, "convention": "auto"}))  # type: ignore[arg-type]
+    assert info.value.codes == ["SNC816"]
 
 
 # ----------------------------------------------------------------------------------------------- snntorch

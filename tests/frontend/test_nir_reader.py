@@ -24,6 +24,8 @@ from snncompile.targets import TARGETS
 T, B = 20, 5
 
 
+NIR = NirReadOptions(convention="nir")  # hand-written graphs: the NIR specification's semantics
+
 def lif(n: int, tau: float = 1e-3, r: float | None = None, theta: float = 1.0, **kw: np.ndarray) -> nir.LIF:
     fields = {"tau": np.full(n, tau), "r": np.full(n, tau / 1e-4 if r is None else r), "v_leak": np.zeros(n),
               "v_threshold": np.full(n, theta), "v_reset": np.zeros(n)}
@@ -68,7 +70,7 @@ def test_nodes_against_the_nir_reference(tmp_path: Path) -> None:
     edges = [("input", "a"), ("a", "lif"), ("lif", "b"), ("b", "d"), ("d", "if"), ("a", "if"), ("if", "c"),
              ("c", "cuba"), ("cuba", "e"), ("e", "li"), ("li", "th"), ("th", "output")]
     path = write(nir.NIRGraph(nodes, edges, metadata={"dt": 1e-4}), tmp_path)
-    imported = read_nir(path)
+    imported = read_nir(path, NIR)
     g = imported.graph
     assert isinstance(g.node("cuba"), LIFExt) and g.node("li").reset == "none"
     assert g.node("if").inputs == (ir.Edge("b", 2), ir.Edge("a"))
@@ -83,30 +85,40 @@ def test_nodes_against_the_nir_reference(tmp_path: Path) -> None:
 def test_dt_comes_from_option_metadata_or_convention(tmp_path: Path) -> None:
     graph = chain(affine(4, 6), lif(4))
     path = write(graph, tmp_path)
-    first = read_nir(path)
+    first = read_nir(path, NIR)
     assert first.dt == 1e-4 and [w.code for w in first.warnings] == ["SNC814"]
     assert read_nir(path, NirReadOptions(convention="snntorch")).warnings == []
-    assert read_nir(path, NirReadOptions(dt=1e-3)).dt == 1e-3
-    np.testing.assert_allclose(read_nir(path, NirReadOptions(dt=5e-4)).graph.node("n1").decay, 0.5)
+    assert read_nir(path, NirReadOptions(dt=1e-3, convention="nir")).dt == 1e-3
+    np.testing.assert_allclose(read_nir(path, NirReadOptions(dt=5e-4, convention="nir")).graph.node("n1").decay, 0.5)
     assert read_nir(path, NirReadOptions(convention="spikingjelly")).graph.node("n1").comparison == ">="
     with_meta = write(chain(affine(4, 6), lif(4), metadata={"dt": 2e-4, "timesteps": 7}), tmp_path, "m.nir")
-    imported = read_nir(with_meta)
+    imported = read_nir(with_meta, NIR)
     assert imported.dt == 2e-4 and imported.graph.timesteps == 7 and not imported.warnings
 
 
 def test_readout_option_and_batch_dims(tmp_path: Path) -> None:
     path = write(chain(affine(4, 6), lif(4), affine(3, 4)), tmp_path)
-    assert isinstance(read_nir(path).graph.node("n2"), ir.Dense)
-    assert isinstance(read_nir(path, NirReadOptions(readout=True)).graph.node("n2"), ir.Readout)
+    assert isinstance(read_nir(path, NIR).graph.node("n2"), ir.Dense)
+    assert isinstance(read_nir(path, NirReadOptions(readout=True, convention="nir")).graph.node("n2"), ir.Readout)
     batched = chain(affine(4, 6), lif(4), type_check=False)
     batched.nodes["input"] = nir.Input(np.array([1, 6]))  # norse keeps the batch dim
-    assert read_nir(write(batched, tmp_path, "b.nir")).graph.node("input").shape == (6,)
+    assert read_nir(write(batched, tmp_path, "b.nir"), NIR).graph.node("input").shape == (6,)
 
 
 def _refused(graph: nir.NIRGraph, tmp_path: Path, **options: object) -> list[str]:
     with pytest.raises(CompileError) as exc:
-        read_nir(write(graph, tmp_path), NirReadOptions(**options))
+        read_nir(write(graph, tmp_path), NirReadOptions(**{"convention": "nir", **options}))  # type: ignore[arg-type]
     return exc.value.codes
+
+
+def test_auto_convention_refuses_files_that_do_not_name_their_writer(tmp_path: Path) -> None:
+    """Issue 14.9: norse, spikingjelly and snntorch write no marker; guessing one changes spike decisions."""
+    path = write(chain(affine(4, 6), lif(4), metadata={"dt": 1e-4}), tmp_path)
+    with pytest.raises(CompileError) as info:
+        read_nir(path)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "SNC816" and diag.hint is not None
+    assert all(name in diag.hint for name in ("nir", "snncompile", "snntorch", "spikingjelly", "norse"))
 
 
 def test_refusals(tmp_path: Path) -> None:
@@ -125,7 +137,7 @@ def test_refusals(tmp_path: Path) -> None:
     assert _refused(chain(affine(4, 6), lif(4)), tmp_path, reset="sideways") == ["SNC806"]
     (tmp_path / "junk.nir").write_text("not hdf5")
     with pytest.raises(CompileError, match="not a readable NIR file"):
-        read_nir(tmp_path / "junk.nir")
+        read_nir(tmp_path / "junk.nir", NIR)
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -136,12 +148,15 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_cli_inspect_compile_and_check(tmp_path: Path) -> None:
     path = write(chain(affine(12, 6, scale=1.5), lif(12), affine(4, 12, 1), lif(4, theta=0.5),
                        metadata={"dt": 1e-4, "timesteps": 10}), tmp_path)
-    code, out, _ = run("inspect", str(path))
+    code, out, _ = run("inspect", str(path), "--nir-convention", "nir")
     assert code == 0 and "%n1 = lif(%n0)" in out
     code, out, err = run(str(path), "--target", "sim", "-o", str(tmp_path / "sim"))
+    assert code == 1 and "SNC816" in err and "snntorch" in err and not (tmp_path / "sim").exists()
+    code, out, err = run(str(path), "--target", "sim", "--nir-convention", "nir", "-o", str(tmp_path / "sim"))
     assert code == 0, err
     assert "all layers identical" in out and (tmp_path / "sim" / "graph.json").is_file()
-    code, out, err = run(str(path), "--target", "nir", "--nir-input-gain", "weights", "-o", str(tmp_path / "nir"))
+    code, out, err = run(str(path), "--target", "nir", "--nir-convention", "nir", "--nir-input-gain", "weights",
+                         "-o", str(tmp_path / "nir"))
     assert code == 0, err
     assert float(nir.read(tmp_path / "nir" / "model.nir").nodes["n1"].r[0]) == pytest.approx(1.0)
     code, _, err = run(str(path), "--target", "sim", "--nir-convention", "brian")
@@ -152,6 +167,6 @@ def test_cli_inspect_compile_and_check(tmp_path: Path) -> None:
 def test_nir_file_compiles_for_loihi(tmp_path: Path) -> None:
     path = write(chain(affine(12, 6, scale=1.5), lif(12), affine(4, 12, 1), lif(4, theta=0.5),
                        metadata={"dt": 1e-4, "timesteps": 10}), tmp_path)
-    result = compile_model(path, "loihi", tmp_path / "loihi")
+    result = compile_model(path, "loihi", tmp_path / "loihi", nir_convention="nir")
     assert (tmp_path / "loihi" / "network.net").is_file()
     assert [n.kind for n in result.graph.nodes if n.kind == "loihi_lif"] == ["loihi_lif", "loihi_lif"]

@@ -20,7 +20,7 @@ import torch
 
 from snncompile import ir
 from snncompile.errors import CompileError, error
-from snncompile.frontend.pytorch.converters import ConvertContext, register_converter
+from snncompile.frontend.pytorch.converters import ConvertContext, checks_subclasses, register_converter
 from snncompile.frontend.pytorch.load import allow_class
 from snncompile.frontend.pytorch.tracer import convert_submodule
 from snncompile.ir.ops_ext import LIFExt
@@ -167,6 +167,7 @@ def sequential_state(ctx: ConvertContext, m: LibraryModule, path: str, inputs: l
     return value, None
 
 
+@checks_subclasses
 def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this norse module has no snncompile converter",
                   "supported: LIF, Lift(LIFCell), Lift(LIFBoxCell), Lift(SequentialState(...)), SequentialState; "

@@ -22,7 +22,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.errors import CompileError, error
-from snncompile.frontend.pytorch.converters import ConvertContext, register_converter
+from snncompile.frontend.pytorch.converters import ConvertContext, checks_subclasses, register_converter
 from snncompile.frontend.pytorch.load import allow_class
 from snncompile.frontend.pytorch.tracer import convert_submodule
 from snncompile.ir.ops_ext import LIFExt
@@ -202,6 +202,7 @@ def _no_negative_threshold(m: LibraryModule, theta: np.ndarray, mechanism: str, 
                       "double-reset branch then rescales the membrane)", "use a threshold ≥ 0 or reset_delay=True")
 
 
+@checks_subclasses
 def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this snntorch neuron has no snncompile converter",
                   "supported: snntorch.Leaky and snntorch.Synaptic inside TimeLoop; or register your own "

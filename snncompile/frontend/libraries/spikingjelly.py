@@ -22,7 +22,7 @@ from torch import nn
 from snncompile import ir
 from snncompile.errors import CompileError, error
 from snncompile.frontend.pytorch import torch_nn
-from snncompile.frontend.pytorch.converters import ConvertContext, register_converter
+from snncompile.frontend.pytorch.converters import ConvertContext, checks_subclasses, register_converter
 from snncompile.frontend.pytorch.load import allow_class
 from snncompile.frontend.pytorch.tracer import convert_submodule
 
@@ -324,6 +324,7 @@ def step_mode_container(ctx: ConvertContext, m: LibraryModule, path: str, inputs
     return (multi_step_container if m.stateful else seq_to_ann)(ctx, m, path, inputs)
 
 
+@checks_subclasses
 def _unsupported(ctx: ConvertContext, m: LibraryModule, path: str, inputs: list[str]) -> str:
     raise _refuse("SNC700", path, m, "this spikingjelly module has no snncompile converter",
                   "supported: " + ", ".join(SUPPORTED) + "; or register your own with snncompile.register_converter")

@@ -37,11 +37,11 @@ from snncompile.ir.ops_ext import LIFExt
 @dataclass(frozen=True)
 class NirReadOptions:
     """dt: the source's Euler step in seconds (None: the file's metadata `dt`, else the convention's default,
-    with warning SNC814). convention: "auto" (snncompile if the file says so, else "nir"), or one of
-    CONVENTIONS. readout: read Affine/Linear graph outputs as ir.Readout, y = mean over T (None: only where
-    the file marks a readout). timesteps: T for the graph (None: the file's metadata). reset: the source's
-    actual reset where the file cannot say it (nir_nodes.RESETS, e.g. "subtract-delayed" for snntorch's
-    default Leaky); None: NIR's reset to v_reset."""
+    with warning SNC814). convention: "auto" (snncompile if the file says so; any other file is refused,
+    SNC816, since its writer cannot be identified), or one of CONVENTIONS. readout: read Affine/Linear graph
+    outputs as ir.Readout, y = mean over T (None: only where the file marks a readout). timesteps: T for the
+    graph (None: the file's metadata). reset: the source's actual reset where the file cannot say it
+    (nir_nodes.RESETS, e.g. "subtract-delayed" for snntorch's default Leaky); None: NIR's reset to v_reset."""
 
     dt: float | None = None
     convention: str = "auto"
@@ -87,7 +87,13 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
     meta = _meta(graph)
     name = options.convention
     if name == "auto":
-        name = "snncompile" if _text(meta.get("source", "")) == "snncompile" else "nir"
+        if _text(meta.get("source", "")) != "snncompile":  # the only writer a file identifies with certainty
+            raise error("SNC816", "--nir-convention auto: the file does not say which program wrote it, and the "
+                        "conventions differ in comparison, reset and dt (reading a norse or spikingjelly file "
+                        "under another one changes hundreds of spike decisions)",
+                        hint="name the writer: --nir-convention one of " + ", ".join(CONVENTIONS)
+                             + " (Python: convention=...); `nir` is the NIR specification's own semantics")
+        name = "snncompile"
     if name not in CONVENTIONS:
         raise error("SNC806", f"unknown NIR convention {name!r}", hint=f"one of auto, {', '.join(CONVENTIONS)}")
     if options.reset is not None and options.reset not in RESETS:

@@ -26,7 +26,7 @@ from snncompile import ir
 from snncompile.frontend.nir.nodes import CONVENTIONS, RESETS, Convention, conv_padding, pair
 from snncompile.ir.ops_ext import LIFExt
 from snncompile.sim import simulate
-from snncompile.verification.check import CheckReport, LayerAgreement
+from snncompile.verification.check import CheckReport, LayerAgreement, readout_tolerance
 from snncompile.verification.compare import compare
 
 Tensor = torch.Tensor
@@ -183,7 +183,7 @@ def check_nir(graph: nir.NIRGraph, dt: float, conv: Convention, traced: ir.Graph
     (last,) = [src for src, dst in graph.edges if isinstance(graph.nodes[dst], nir.Output)][:1]
     expected = ref[last].mean(0) if isinstance(compiled.node(compiled.outputs[0]), ir.Readout) else ref[last]
     error = float(np.max(np.abs(out - expected))) if out.shape == expected.shape else float("nan")
-    return CheckReport(rows, error)
+    return CheckReport(rows, error, readout_tolerance=readout_tolerance(expected))
 
 
 def check_nir_result(result: Any, x: Tensor) -> CheckReport:

@@ -14,7 +14,7 @@ from snncompile.frontend.onnx.metadata import snncompile_metadata
 from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
 from snncompile.targets.onnx.driver import run_onnx
-from snncompile.verification.check import CheckReport, LayerAgreement
+from snncompile.verification.check import CheckReport, LayerAgreement, readout_tolerance
 from snncompile.verification.compare import compare
 
 
@@ -83,4 +83,4 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
     if isinstance(traced.node(name), ir.Readout) and expected.ndim == out.ndim + 1:
         expected = expected.mean(0)  # a PyTorch export returns the per-step value
     error = float(np.max(np.abs(out - expected))) if out.shape == expected.shape else float("nan")
-    return CheckReport(rows, error, str(dtype).removeprefix("torch.")), note
+    return CheckReport(rows, error, str(dtype).removeprefix("torch."), readout_tolerance(expected, dtype)), note

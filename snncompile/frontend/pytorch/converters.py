@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -23,14 +25,33 @@ _CONVERTERS: dict[type[nn.Module], Converter] = {}
 # the user's own modules (snncompile/frontend/papers/). The converter verifies the structure itself.
 _NAMED: dict[str, Converter] = {}
 
+_EQUIVALENT: dict[type[nn.Module], type[nn.Module]] = {}
 
-def register_converter(module_type: type[nn.Module], converter: Converter | None = None) -> Any:
+SEMANTIC_METHODS = ("forward", "_conv_forward", "__call__", "_call_impl")
+"""Methods whose override changes what a module computes: a subclass that defines one of them does not
+inherit its base class's converter (the converter reproduces the base class's forward, not the new one)."""
+
+
+def register_converter(module_type: type[nn.Module], converter: Converter | None = None, *,
+                       equivalent_to: type[nn.Module] | None = None) -> Any:
     """Teach the frontend a module class (also usable as a decorator). The tracer then treats the class
     as a leaf and calls `converter(ctx, module, path, inputs)`, which adds IR nodes with `ctx.add(...)`
-    and returns the name of the node that holds the module's output. Subclasses inherit the converter
-    unless they register their own."""
+    and returns the name of the node that holds the module's output.
+
+    Subclasses inherit the converter unless they override forward() (or another of SEMANTIC_METHODS):
+    such a subclass is refused (SNC113) until it registers its own converter, or until the user declares
+    that it computes exactly what its base computes: `register_converter(Sub, equivalent_to=Base)`."""
+    if equivalent_to is not None:
+        if converter is not None or not issubclass(module_type, equivalent_to):
+            raise TypeError("register_converter(Sub, equivalent_to=Base) takes no converter, and Sub must "
+                            "subclass Base")
+        _EQUIVALENT[module_type] = equivalent_to
+        _CONVERTERS.pop(module_type, None)
+        return module_type
+
     def register(fn: Converter) -> Converter:
         _CONVERTERS[module_type] = fn
+        _EQUIVALENT.pop(module_type, None)
         return fn
     return register if converter is None else register(converter)
 
@@ -42,20 +63,94 @@ def register_named_converter(class_name: str, converter: Converter) -> None:
     _NAMED[class_name] = converter
 
 
-def find_converter(module: nn.Module) -> Converter | None:
-    cls = type(module)
-    if cls in _CONVERTERS:
-        return _CONVERTERS[cls]
-    if cls.__qualname__ in _NAMED:
-        return _NAMED[cls.__qualname__]
-    for cls in type(module).__mro__:
+
+def checks_subclasses(fn: Converter) -> Converter:
+    """Mark a converter that handles (or refuses) subclasses of its class itself, e.g. a library's catch-all
+    refusal: lookup then hands it every subclass, overriding forward() or not."""
+    fn.snncompile_checks_subclasses = True  # type: ignore[attr-defined]
+    return fn
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The converter found for a module: the registered (or declared equivalent) class it was found on, and
+    the first class between the module's own class and that one which overrides one of SEMANTIC_METHODS."""
+
+    registered: type
+    converter: Converter
+    overridden_by: type | None
+    method: str | None
+
+
+def lookup(module: nn.Module) -> Lookup | None:
+    cls0 = type(module)
+    if cls0 not in _CONVERTERS and cls0.__qualname__ in _NAMED:  # the papers' classes, known by name
+        return Lookup(cls0, _NAMED[cls0.__qualname__], None, None)
+    mro = cls0.__mro__
+    for index, cls in enumerate(mro):
         if cls in _CONVERTERS:
-            return _CONVERTERS[cls]
+            fn = _CONVERTERS[cls]
+        elif cls in _EQUIVALENT:
+            base = lookup_class(_EQUIVALENT[cls])
+            if base is None:
+                continue
+            fn = base
+        else:
+            continue
+        if getattr(fn, "snncompile_checks_subclasses", False):
+            return Lookup(cls, fn, None, None)
+        for sub in mro[:index]:
+            method = next((m for m in SEMANTIC_METHODS if m in vars(sub)), None)
+            if method is not None:
+                return Lookup(cls, fn, sub, method)
+        return Lookup(cls, fn, None, None)
     return None
+
+
+def lookup_class(cls: type) -> Converter | None:
+    """The converter a class would use, ignoring overrides (for equivalence declarations)."""
+    for base in cls.__mro__:
+        if base in _CONVERTERS:
+            return _CONVERTERS[base]
+        if base in _EQUIVALENT:
+            return lookup_class(_EQUIVALENT[base])
+    return None
+
+
+def find_converter(module: nn.Module) -> Converter | None:
+    """The module's converter; for a subclass that overrides forward() of a class with a converter (and is
+    neither registered nor declared equivalent), a converter that refuses it with SNC113."""
+    found = lookup(module)
+    if found is None:
+        return None
+    if found.overridden_by is None:
+        return found.converter
+    return functools.partial(_refuse_override, found)
 
 
 def has_converter(module: nn.Module) -> bool:
     return find_converter(module) is not None
+
+
+def _refuse_override(found: Lookup, ctx: ConvertContext, module: nn.Module, path: str, inputs: list[str]) -> str:
+    raise overridden_module(module, path, found)
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def overridden_module(module: nn.Module, path: str, found: Lookup) -> Exception:
+    cls, base = type(module), found.registered
+    where = "" if found.overridden_by is cls else f" (in its base {_qualname(found.overridden_by)})"  # type: ignore[arg-type]
+    return error(
+        "SNC113", f"module `{path or '<root>'}` of class {_qualname(cls)} overrides {found.method}(){where}, "
+        f"but the only converter is the one of its base class {_qualname(base)}, which would compile it as a "
+        f"plain {base.__qualname__} and silently ignore the override", origin=path or None,
+        hint=f"register a converter for {cls.__qualname__} (snncompile.register_converter({cls.__qualname__}, fn)), "
+             f"or, if it computes exactly what {base.__qualname__} computes, declare it: "
+             f"snncompile.register_converter({cls.__qualname__}, equivalent_to={base.__qualname__}) "
+             "(docs/CONVERTERS.md)")
 
 
 class ConvertContext:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,7 @@ from snncompile import ir
 from snncompile.errors import error
 from snncompile.frontend.pytorch.converters import (
     ConvertContext,
-    find_converter,
     register_converter,
-    unsupported_module,
 )
 
 
@@ -134,9 +133,19 @@ def dropout(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
 @register_converter(nn.Sequential)
 def sequential(ctx: ConvertContext, m: nn.Sequential, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
     """Only reached inside TimeDistributed; at the top level the tracer walks Sequential itself."""
-    if type(m).forward is not nn.Sequential.forward and find_converter(m) is sequential:
-        raise unsupported_module(m, path)  # chaining the children would silently drop its own forward()
     current: list[Any] = inputs  # a multi-output child leaves its tuple of names here, as nn.Sequential would
     for child_name, child in m.named_children():
         current = [ctx.convert(child, f"{path}.{child_name}" if path else child_name, current)]
     return current[0]
+
+
+def _register_torch_families() -> None:
+    """torch's own dropout and BatchNorm classes each define forward() (or inherit the family base's): they
+    are registered one by one, so that only *user* subclasses that override forward() are refused."""
+    for family, fn in ((nn.modules.dropout._DropoutNd, dropout), (nn.modules.batchnorm._BatchNorm, batchnorm)):
+        for value in vars(sys.modules[family.__module__]).values():
+            if isinstance(value, type) and issubclass(value, family) and value.__module__.startswith("torch."):
+                register_converter(value, fn)
+
+
+_register_torch_families()

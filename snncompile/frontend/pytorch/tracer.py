@@ -15,9 +15,9 @@ from snncompile.frontend.pytorch import snn_nn, torch_nn  # noqa: F401  (registe
 from snncompile.frontend.pytorch.converters import (
     ConvertContext,
     UnusedOutput,
-    find_converter,
     has_converter,
     load_extensions,
+    lookup,
     select_output,
 )
 from snncompile.frontend.pytorch.eager import trace_eager
@@ -39,7 +39,7 @@ class SNNTracer(fx.Tracer):
         self.shape_branch: bool | None = None
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, nn.Sequential) and find_converter(m) is sequential:
+        if isinstance(m, nn.Sequential) and _walked_sequential(m):
             return False  # Sequential or a subclass without its own converter: trace its forward()
         return has_converter(m) or super().is_leaf_module(m, module_qualified_name)
 
@@ -140,7 +140,7 @@ def trace(model: nn.Module, input_shape: Sequence[int] | None = None,
             raise error("SNC112", "the number of timesteps is needed to trace a model in its own layout",
                         hint="pass timesteps=T (CLI: --timesteps T)")
         return trace_eager(model, tuple(int(s) for s in shape), int(steps), layout).graph
-    if has_converter(model) and find_converter(model) is not sequential:  # e.g. a time-loop container
+    if has_converter(model) and not _walked_sequential(model):  # e.g. a time-loop container
         graph = _convert_root(model, tuple(int(s) for s in shape))
     else:
         fx_graph = _fx_trace(model, type(model).__name__)
@@ -159,6 +159,13 @@ def layout_hint(model: nn.Module) -> tuple[str, int] | None:
     from snncompile.frontend.papers import layout_hint as papers_hint
 
     return papers_hint(model)
+
+
+def _walked_sequential(m: nn.Module) -> bool:
+    """A Sequential (or a subclass, with or without its own forward) that uses the plain Sequential
+    converter: the tracer walks its forward() instead of chaining its children."""
+    found = lookup(m)
+    return found is not None and found.converter is sequential
 
 
 def _origin(node: fx.Node, prefix: str = "") -> str:
@@ -251,7 +258,7 @@ def convert_submodule(ctx: ConvertContext, module: nn.Module, path: str, inputs:
     """Convert `module` (called at `path` on the tensors named `inputs`) into ctx: through its converter,
     or by tracing its forward(). Used by the time-loop containers of the SNN-library extensions, whose
     bodies are whole per-step networks. Returns a name, or a tuple of names for several outputs."""
-    if has_converter(module):
+    if has_converter(module) and not _walked_sequential(module):
         return ctx.convert(module, path, inputs)
     fx_graph = _fx_trace(module, f"`{path}` ({type(module).__name__})", path)
     modules = dict(module.named_modules())

@@ -96,6 +96,27 @@ def _stacked_bias(layer: NetxLayer) -> np.ndarray | None:
     return full.transpose(2, 1, 0)
 
 
+STOCK_NETX_REFUSAL = (
+    "snncompile artifact: this network has skip synapses and/or a host readout that "
+    "lava.lib.dl.netx.hdf5.Network cannot load (it would run a wrong chain). Run it with the lava_runtime.py "
+    "shipped in snncompile/targets/loihi/ (python lava_runtime.py ARTIFACT_DIR INPUT.npy), which loads the chain "
+    "with num_layers from manifest.json and adds the skips and the readout")
+
+
+def _write_guard(f: h5py.File, index: int) -> None:
+    """A last layer that stock netx parses as an input block whose integer `weight` is this message, so that
+    Network(net_config=...) fails with it (netx silently skips unknown layer types and the /snncompile group);
+    lava_runtime.py passes num_layers (manifest netx.num_layers) and never reaches it."""
+    g = f.create_group(f"layer/{index}")
+    _dataset(g, "type", np.array([b"input"], dtype="S10"))
+    _dataset(g, "shape", np.array([1], dtype=np.int64))
+    n = g.create_group("neuron")
+    _dataset(n, "type", np.array([b"CUBA"], dtype="S10"))
+    for key in ("iDecay", "vDecay", "vThMant", "refDelay"):
+        _dataset(n, key, np.int64(1))
+    _dataset(g, "weight", np.bytes_(STOCK_NETX_REFUSAL.encode()))
+
+
 def write_network(path: Path, graph: ir.Graph, layers: list[NetxLayer], skips: list[Skip],
                   readout: tuple[list[tuple[int, int, np.ndarray]], np.ndarray] | None) -> list[int]:
     """network.net; returns each chain layer's HDF5 layer index."""
@@ -114,6 +135,8 @@ def write_network(path: Path, graph: ir.Graph, layers: list[NetxLayer], skips: l
             index = _write_layer(f, index, layer, rank)
             indices.append(index - 1)
             rank = len(layer.shape)
+        if skips or readout is not None:
+            _write_guard(f, index)
         for k, s in enumerate(skips):
             sg = f.create_group(f"snncompile/skip/{k}")
             for key in ("src", "dst", "src_offset", "dst_offset", "delay"):
@@ -155,7 +178,11 @@ def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer
         "format": "snncompile-loihi", "version": MANIFEST_VERSION, "network": NETWORK,
         "timesteps": steps, "latency": meta["latency"], "steps": steps + meta["latency"],
         "netx": {"reset_interval": meta["period"], "reset_offset": 1,
-                 "input_message_bits": meta["input"]["bits"]},
+                 "input_message_bits": meta["input"]["bits"],
+                 "num_layers": 1 + max(hdf5_index, default=0),
+                 "stock_netx": "refused: the last HDF5 layer makes Network(net_config) fail with a message pointing "
+                               "to lava_runtime.py; the chain is layers 0 .. num_layers - 1" if skips or readout
+                               else "loads completely: a plain chain without skips or readout"},
         "input": meta["input"],
         "layers": [{
             "index": la.index, "hdf5_layer": h, "lava_block": la.index - 1, "type": la.kind,

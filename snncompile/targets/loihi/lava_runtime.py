@@ -122,7 +122,7 @@ def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray],
     data = stream(encode(x, man["input"]), man["latency"])
     steps = data.shape[0]
     start = time.perf_counter()
-    net = netx.hdf5.Network(net_config=str(directory / man["network"]),
+    net = netx.hdf5.Network(net_config=str(directory / man["network"]), num_layers=man["netx"].get("num_layers"),
                             reset_interval=man["netx"]["reset_interval"], reset_offset=1,
                             input_message_bits=man["netx"]["input_message_bits"])
     source = io.source.RingBuffer(data=to_lava(data).astype(int))

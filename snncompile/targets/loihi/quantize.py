@@ -99,7 +99,8 @@ def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOption
     (inp,) = graph.of_kind(ir.Input)
     if graph.timesteps is None:
         raise error("SNC902", "calibration data needs the number of timesteps", hint="pass --timesteps")
-    data = load_data(options.calibration, tuple(inp.shape), graph.timesteps)
+    spec = options.calibration  # a FILE.npz spec is calibration data itself (its `calibration` array, else `x`)
+    data = load_data(spec, tuple(inp.shape), graph.timesteps, calibrate_on_scored=spec not in ("random", "digits"))
     return dataclasses.replace(options, calibration=data.calibration)
 
 
