@@ -68,6 +68,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC112": ("The model's forward() applies a tensor operation on the time or batch axes that the eager tracer "
                "does not recognise as a layout change (repeat, merge [T*B], time-last).",
                "Pass --layout to state the input layout, or move the operation into a module with a converter."),
+    "SNC113": ("A module's class subclasses a class that has a converter but overrides forward() (or another method "
+               "that defines what it computes), so the base class's converter would compile something else.",
+               "Register a converter for the subclass, or declare it equivalent: "
+               "register_converter(Sub, equivalent_to=Base) (docs/CONVERTERS.md)."),
     "SNC200": ("The IR graph failed verification.", "Report it with the IR dump (--print-ir-after all)."),
     "SNC201": ("Two IR nodes have the same name.", "Give nodes unique names when building graphs by hand."),
     "SNC202": ("An edge reads a node that does not exist.", "Fix the edge's source name in the hand-built graph."),
@@ -202,6 +206,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC815": ("The compiled graph does not reproduce the NIR graph's own semantics.",
                "Check --nir-convention and --nir-dt."),
     # 9xx: verification and ONNX
+    "SNC816": ("--nir-convention auto only trusts files whose metadata says snncompile wrote them; this file's "
+               "writer (snntorch, spikingjelly, norse, plain NIR) cannot be identified with certainty.",
+               "Pass --nir-convention nir|snntorch|spikingjelly|norse for the program that wrote the file."),
     "SNC900": ("A verification stage that must be exact disagrees with the previous one.",
                "Look at the first divergence in the report."),
     "SNC901": ("The compiled accuracy is below the reference by more than the tolerance.",
@@ -211,6 +218,15 @@ _TEXT: dict[str, tuple[str, str]] = {
                "Write numpy.savez(path, x=images, y=labels) with finite numbers and labels in 0..classes-1."),
     "SNC903": ("The Lava stage failed, timed out (its processes are stopped), or is unavailable.",
                "Run fewer samples (--lava-samples), skip it (--no-lava), or set up .venv-lava."),
+    "SNC904": ("verify could not compare some neuron layers of the model (a module not called, called a different "
+               "number of times than it has IR nodes, or returning another shape).",
+               "Read the per-layer reasons in the report; register a converter or pass --layout for the model's "
+               "input layout."),
+    "SNC905": ("The readout of a stage that must be exact differs from the reference by more than float rounding.",
+               "Report it with the model: an exact stage must reproduce the readout."),
+    "SNC906": ("verify OUT_DIR recompiled the artifact from its report.json record and got different files, or the "
+               "record is incomplete (model file changed, calibration given as an in-memory array).",
+               "Compile again with snncompile compile -o OUT_DIR, then verify that directory."),
     "SNC950": ("An op or edge has no ONNX step form.", "Export to another target, or change the layer."),
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",
