@@ -53,8 +53,10 @@ class LayerQuant:
     @staticmethod
     def build(plans: list[MemberPlan], vth: int, period: int, step: int, errors: list[Diagnostic],
               warnings: list[Diagnostic]) -> LayerQuant:
-        """W_int = step·round(vth·w/step), B = round(vth·b) and the decay registers (one pair per layer)."""
-        weights = {p.pop.name: [even_round(vth * w, step) for w in p.weights] for p in plans}
+        """W_int = step·round(vth·w/step) clipped to ±top (only a calibrated scale above the weight bound clips),
+        B = round(vth·b) and the decay registers (one pair per layer)."""
+        top = WEIGHT_MAX + 2 - step
+        weights = {p.pop.name: [np.clip(even_round(vth * w, step), -top, top) for w in p.weights] for p in plans}
         biases = {p.pop.name: None if p.bias is None else np.round(vth * p.bias) for p in plans}
         v_decay = i_decay = DECAY_UNITY
         for p in plans:

@@ -20,6 +20,7 @@ import numpy as np
 from snncompile import ir
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.passes.base import Pass, PassContext
+from snncompile.targets.loihi.calibrate import FloatActivity, choose_scale
 from snncompile.targets.loihi.caps import (
     LOIHI_APPROXIMATIONS,
     THRESHOLD_MAX,
@@ -79,6 +80,13 @@ def non_strict(pop: ScheduledLIF, on_grid: bool, allow: frozenset[str]) -> Diagn
                 "(Loihi fires on v > 64·vThMant, and the truncating decay leaves the 64-grid)",
                 "use comparison '>' for leaky neurons, or accept > with allow={'non-strict'} (--loihi-allow "
                 "non-strict)")
+
+
+def grid_state(q: LayerQuant, decays: int) -> tuple[float, bool]:
+    """(decays the membrane takes without truncating, whether it stays on the 64-grid for a whole sample)."""
+    g = integer_gcd([w for ws in q.weights.values() for w in ws] + [b for b in q.biases.values() if b is not None])
+    return truncation_free_steps(g, q.decay_bits, on_grid=False), \
+        truncation_free_steps(g, q.decay_bits, on_grid=True) >= decays
 
 
 def layer_reasons(plans: list[MemberPlan], enc: InputEncoding, inp: str, q: LayerQuant, steps_free: float,
@@ -148,6 +156,7 @@ class LoihiQuantize(Pass):
         built: dict[str, list[ir.Op]] = {}
         ledger: dict[str, dict[str, object]] = {}
         exactness: dict[str, dict[str, object]] = {}
+        activity: FloatActivity | None = None
         if enc.free:
             unit = dataclasses.replace(enc, scale=1.0).clamped()
             first = self._plans(graph, meta["layers"][0], inp.name, unit, [])
@@ -157,11 +166,15 @@ class LoihiQuantize(Pass):
             errors += [d for n in layer for d in neuron_problems(graph.node(n))]  # type: ignore[arg-type]
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth, unrepresentable = self._threshold(plans, measured, errors)
+            offset, choice = 0, None
+            if unrepresentable and options.calibration is not None and not errors:
+                activity = activity or FloatActivity(graph, options.calibration, enc, inp.name)
+                cap = self._limit(plans, measured, rounded=True, weights=False)[0]
+                choice = choose_scale(activity, plans, vth, cap,
+                                      lambda v, plans=plans: self._base(plans, v, meta, decays))
+                vth, offset = choice.vth, choice.offset
             q = LayerQuant.build(plans, vth, meta["period"], self.step, errors, warnings)
-            g = integer_gcd([w for ws in q.weights.values() for w in ws] + [b for b in q.biases.values()
-                                                                              if b is not None])
-            steps_free = truncation_free_steps(g, q.decay_bits, on_grid=False)
-            on_grid = truncation_free_steps(g, q.decay_bits, on_grid=True) >= decays
+            steps_free, on_grid = grid_state(q, decays)
             why = unrepresentable + layer_reasons(plans, enc, inp.name, q, steps_free, decays)
             for plan in plans:
                 problem = non_strict(plan.pop, on_grid, options.allow)
@@ -169,9 +182,13 @@ class LoihiQuantize(Pass):
                     (errors if problem.severity == "error" else approximations).append(problem)
                     why.append("non-strict threshold (≥) compiled as > off the 64-grid")
                 # ≥ on the 64-grid is exactly > 64·(vth − 1); an allowed off-grid ≥ becomes > 64·vth
-                threshold = vth - 1 if plan.pop.comparison == ">=" and on_grid else vth
+                threshold = (vth - 1 if plan.pop.comparison == ">=" and on_grid else vth) + offset
                 built[plan.pop.name] = self._member(graph, plan, q, threshold, errors)
                 ledger[plan.pop.name] = {**_ledger_entry(plan, vth), "exact": not why}
+                if choice is not None:
+                    ledger[plan.pop.name]["calibrated"] = {
+                        "threshold_offset": choice.offset, "mismatches": choice.mismatches,
+                        "mismatches_unsearched": choice.baseline, "decisions": choice.decisions}
             exactness.update({p.pop.name: {"exact": not why, "reasons": list(dict.fromkeys(why))} for p in plans})
         if errors:
             raise CompileError(errors)
@@ -189,6 +206,12 @@ class LoihiQuantize(Pass):
         ctx.note(f"Q2 quantized {len(ledger)} populations; input {enc.kind} (scale {enc.scale:g}); "
                  f"{len(meta['layers']) - len(inexact)} of {len(meta['layers'])} layers exact")
         return result.with_nodes(result.nodes, loihi=meta)
+
+    def _base(self, plans: list[MemberPlan], vth: int, meta: dict, decays: int) -> tuple[LayerQuant, int]:
+        """The layer's integers at `vth` and its vThMant before an offset (diagnostics dropped: a trial)."""
+        q = LayerQuant.build(plans, vth, meta["period"], self.step, [], [])
+        on_grid = grid_state(q, decays)[1]
+        return q, (vth - 1 if plans[0].pop.comparison == ">=" and on_grid else vth)
 
     @property
     def step(self) -> int:
