@@ -70,6 +70,9 @@ class LoihiOptions:
     calibration: optional input data [T, B, ...], or a data spec (`digits`, `random`, FILE.npz as for
     `snncompile verify --data`) loaded for the model's input shape and T; measured drives refine the overflow
     caps and the input scale.
+    scales: for a layer with no exact integer form, "bounds" takes the largest threshold scale every bound
+    allows; "calibrated" (with calibration data) searches scales and a vThMant offset for the fewest
+    teacher-forced spike disagreements with the float layer (targets/loihi/calibrate.py).
     weight_bits: b < 8 keeps weights on multiples of 2^(9 − b) in [−256, 256 − 2^(9 − b)] (what a b-bit mantissa
     with Lava's weight exponent holds), to measure what fewer bits cost (snncompile sweep).
     allow: approximations accepted instead of refused: "non-strict" compiles a ≥ threshold on a leaky
@@ -93,6 +96,10 @@ class LoihiOptions:
         "help": "input data that refines the input scale and the overflow caps (FILE.npz: `x` or `calibration`, "
                 "images [N, ...] or frames [T, N, ...], as for verify --data)"})
     timesteps: int | None = field(default=None, metadata={"cli": False})
+    scales: str = field(default="bounds", metadata={
+        "choices": ("bounds", "calibrated"),
+        "help": "approximate layers: the largest scale the bounds allow (default), or calibrated: the scale and "
+                "threshold offset with the fewest spike disagreements on the calibration data (slower)"})
     weight_bits: int = field(default=8, metadata={
         "min": 2, "max": 8, "help": "weight mantissa bits (default 8: even integers in [-256, 254]; b bits: "
                                     "multiples of 2^(9-b))"})

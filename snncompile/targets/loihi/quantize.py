@@ -167,7 +167,7 @@ class LoihiQuantize(Pass):
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth, unrepresentable = self._threshold(plans, measured, errors)
             offset, choice = 0, None
-            if unrepresentable and options.calibration is not None and not errors:
+            if unrepresentable and options.scales == "calibrated" and options.calibration is not None and not errors:
                 activity = activity or FloatActivity(graph, options.calibration, enc, inp.name)
                 cap = self._limit(plans, measured, rounded=True, weights=False)[0]
                 choice = choose_scale(activity, plans, vth, cap,
