@@ -82,7 +82,7 @@ CODES: dict[str, str] = {
     "SNC813": "NIR graph structure not supported",
     "SNC814": "NIR dt not given; a default was assumed",
     "SNC815": "compiled graph disagrees with the NIR graph's own semantics",
-    "SNC816": "NIR reset not given; the convention's default was assumed",
+    "SNC817": "NIR reset not given; the convention's default was assumed",
     "SNC900": "verification: a stage that must be exact disagrees with the previous one",
     "SNC901": "verification: compiled accuracy below the reference beyond the tolerance",
     "SNC902": "verification data could not be read or does not fit the model",

@@ -116,13 +116,13 @@ def test_snntorch_default_reset_through_the_cli(tmp_path: Path) -> None:
 
 def test_snntorch_convention_implies_the_default_leaky_reset_and_says_so(tmp_path: Path) -> None:
     """snntorch writes subtract and zero resets identically. The snntorch convention reads a file without
-    --nir-reset as snntorch's default Leaky (subtract, delayed), with warning SNC816; read as plain NIR
+    --nir-reset as snntorch's default Leaky (subtract, delayed), with warning SNC817; read as plain NIR
     (reset to 0) the same file disagrees with snntorch."""
     net = nn.Sequential(linear(12, 20, 0), leaky(20, "subtract", True, 0.85))
     x = spikes(12)
     path = snntorch_file(net, x, tmp_path / "m.nir")
     imported = read_nir(path, NirReadOptions(convention="snntorch"))
-    assert imported.reset == "subtract-delayed" and [w.code for w in imported.warnings] == ["SNC816"]
+    assert imported.reset == "subtract-delayed" and [w.code for w in imported.warnings] == ["SNC817"]
     assert np.sum(simulate(imported.graph, x.double().numpy()).output != snntorch_run(net, x).numpy()) == 0
     as_nir = read_nir(path, NirReadOptions(convention="nir", dt=1e-4)).graph
     assert np.sum(simulate(as_nir, x.double().numpy()).output != snntorch_run(net, x).numpy()) > 0
@@ -139,7 +139,7 @@ def test_snntorch_default_reset_without_the_flag_through_the_cli(tmp_path: Path)
     result = CliRunner().invoke(cli, [str(path), "--nir-convention", "snntorch", "-T", "20", "--target", "sim",
                                       "-o", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
-    assert "SNC816" in result.stderr and "lif_ext" in (tmp_path / "out" / "graph.txt").read_text()
+    assert "SNC817" in result.stderr and "lif_ext" in (tmp_path / "out" / "graph.txt").read_text()
 
 
 # ------------------------------------------------------------------------------------------- spikingjelly

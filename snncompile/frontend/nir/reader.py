@@ -108,7 +108,7 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
                                    "convention)", hint="pass the source's step with --nir-dt", severity="warning"))
     if options.reset is None and conv.reset is not None and any(
             isinstance(n, (nir.LIF, nir.CubaLIF, nir.IF)) for n in graph.nodes.values()):
-        warnings.append(Diagnostic("SNC816", f"the file cannot record its neurons' reset; assumed the {conv.name} "
+        warnings.append(Diagnostic("SNC817", f"the file cannot record its neurons' reset; assumed the {conv.name} "
                                    f"default, {conv.reset}", hint="pass the source's reset with --nir-reset "
                                    "(e.g. zero for reset_mechanism='zero')", severity="warning"))
     dt = float(dt)
