@@ -168,6 +168,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC622": ("Warning: the synaptic current may wrap at 24 bits.", "Use --loihi-overflow avoid or calibrate."),
     "SNC623": ("Warning: the voltage may saturate at 24 bits.", "Use --loihi-overflow avoid or calibrate."),
     "SNC625": ("The synaptic sum can exceed Lava's int32 arithmetic.", "Reduce weights or fan-in."),
+    "SNC626": ("Warning: some layers have no exact integer form in Loihi's formats and were quantized "
+               "approximately (each named with its first reason; the manifest lists every layer as exact or not).",
+               "Accept it, try --loihi-scales calibrated with calibration data, or train with representable "
+               "parameters (integer weights/thresholds, power-of-two decays)."),
     "SNC640": ("Warning: the resource plan places the network on more than one Loihi 2 chip (the message gives "
                "the cores and chips per layer's binding limit; docs/LOIHI.md, resource model).",
                "Accept it (multi-chip systems run it with inter-chip traffic), or shrink the widest layers."),
@@ -209,6 +213,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC816": ("--nir-convention auto only trusts files whose metadata says snncompile wrote them; this file's "
                "writer (snntorch, spikingjelly, norse, plain NIR) cannot be identified with certainty.",
                "Pass --nir-convention nir|snntorch|spikingjelly|norse for the program that wrote the file."),
+    "SNC817": ("Warning: the NIR file cannot record its reset; the reading convention's default reset was "
+               "assumed (snntorch: subtract-delayed, its Leaky default).",
+               "Pass --nir-reset to state the reset the writing model really used."),
     "SNC900": ("A verification stage that must be exact disagrees with the previous one.",
                "Look at the first divergence in the report."),
     "SNC901": ("The compiled accuracy is below the reference by more than the tolerance.",

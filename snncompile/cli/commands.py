@@ -25,8 +25,8 @@ def nir_source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--nir-dt, --nir-convention and --nir-reset: how to read a .nir MODEL (frontend.nir_reader)."""
     fn = click.option("--nir-reset", type=click.Choice(["zero", "subtract", "none", "subtract-delayed",
                                                          "subtract-double", "zero-delayed"]),
-                      help="the .nir MODEL's actual reset, which NIR cannot record (snntorch's default Leaky: "
-                           "subtract-delayed)")(fn)
+                      help="the .nir MODEL's actual reset, which NIR cannot record (default: the convention's; "
+                           "snntorch: subtract-delayed, its default Leaky; others: NIR's reset to v_reset)")(fn)
     fn = click.option("--nir-convention", default="auto", show_default=True,
                       type=click.Choice(["auto", "nir", "snncompile", "snntorch", "spikingjelly", "norse"]),
                       help="program that wrote the .nir MODEL (its comparison and quirks)")(fn)

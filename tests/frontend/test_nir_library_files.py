@@ -49,7 +49,7 @@ def check(path: Path, x: torch.Tensor, reference: torch.Tensor, **options: objec
     assert expected.sum() > 0.03 * expected.size, "the library network should spike"
     assert int(np.sum(got != expected)) == 0
     out = next(src for src, dst in imported.nir_graph.edges if dst in imported.nir_graph.outputs)
-    ref = run_nir(imported.nir_graph, xs, imported.dt, imported.convention, options.get("reset"))[out]
+    ref = run_nir(imported.nir_graph, xs, imported.dt, imported.convention, imported.reset)[out]
     assert int(np.sum(ref != expected)) == 0  # the NIR reference (with the stated reset) agrees too
     with pytest.raises(CompileError) as info:  # issue 14.9: the writer is not in the file, auto never guesses
         read_nir(path, NirReadOptions(**{**options, "convention": "auto"}))  # type: ignore[arg-type]
@@ -87,8 +87,8 @@ def synaptic(n: int, delay: bool, alpha: float, beta: float) -> nn.Module:
 
 
 @pytest.mark.parametrize(("reset", "delay", "spec"), [
-    ("zero", True, None), ("zero", False, None), ("subtract", True, "subtract-delayed"),
-    ("subtract", False, "subtract-double"),
+    ("zero", True, "zero"), ("zero", False, "zero"), ("subtract", True, "subtract-delayed"),
+    ("subtract", True, None), ("subtract", False, "subtract-double"),
 ])
 def test_snntorch_leaky(reset: str, delay: bool, spec: str | None, tmp_path: Path) -> None:
     net = nn.Sequential(linear(12, 20, 0), leaky(20, reset, delay, 0.85), linear(20, 8, 1), leaky(8, reset, delay, 0.7))
@@ -96,7 +96,7 @@ def test_snntorch_leaky(reset: str, delay: bool, spec: str | None, tmp_path: Pat
     check(snntorch_file(net, x, tmp_path / "m.nir"), x, snntorch_run(net, x), convention="snntorch", reset=spec)
 
 
-@pytest.mark.parametrize(("delay", "spec"), [(False, None), (True, "zero-delayed")])
+@pytest.mark.parametrize(("delay", "spec"), [(False, "zero"), (True, "zero-delayed")])
 def test_snntorch_synaptic(delay: bool, spec: str | None, tmp_path: Path) -> None:
     net = nn.Sequential(linear(12, 20, 2), synaptic(20, delay, 0.8, 0.9), linear(20, 8, 3),
                         synaptic(8, delay, 0.6, 0.7))
@@ -118,13 +118,32 @@ def test_snntorch_default_reset_through_the_cli(tmp_path: Path) -> None:
     assert "all layers identical" in result.stdout and "lif_ext" in (tmp_path / "out" / "graph.txt").read_text()
 
 
-def test_snntorch_subtract_read_as_nir_differs(tmp_path: Path) -> None:
-    """snntorch writes subtract and zero resets identically: without --nir-reset the file means reset to 0."""
+def test_snntorch_convention_implies_the_default_leaky_reset_and_says_so(tmp_path: Path) -> None:
+    """snntorch writes subtract and zero resets identically. The snntorch convention reads a file without
+    --nir-reset as snntorch's default Leaky (subtract, delayed), with warning SNC817; read as plain NIR
+    (reset to 0) the same file disagrees with snntorch."""
     net = nn.Sequential(linear(12, 20, 0), leaky(20, "subtract", True, 0.85))
     x = spikes(12)
     path = snntorch_file(net, x, tmp_path / "m.nir")
-    got = simulate(read_nir(path, NirReadOptions(convention="snntorch")).graph, x.double().numpy()).output
-    assert np.sum(got != snntorch_run(net, x).numpy()) > 0
+    imported = read_nir(path, NirReadOptions(convention="snntorch"))
+    assert imported.reset == "subtract-delayed" and [w.code for w in imported.warnings] == ["SNC817"]
+    assert np.sum(simulate(imported.graph, x.double().numpy()).output != snntorch_run(net, x).numpy()) == 0
+    as_nir = read_nir(path, NirReadOptions(convention="nir", dt=1e-4)).graph
+    assert np.sum(simulate(as_nir, x.double().numpy()).output != snntorch_run(net, x).numpy()) > 0
+
+
+def test_snntorch_default_reset_without_the_flag_through_the_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from snncompile.cli import cli
+
+    net = nn.Sequential(linear(12, 20, 0), leaky(20, "subtract", True, 0.85), linear(20, 8, 1),
+                        leaky(8, "subtract", True, 0.7))
+    path = snntorch_file(net, spikes(12), tmp_path / "m.nir")
+    result = CliRunner().invoke(cli, [str(path), "--nir-convention", "snntorch", "-T", "20", "--target", "sim",
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    assert "SNC817" in result.stderr and "lif_ext" in (tmp_path / "out" / "graph.txt").read_text()
 
 
 # ------------------------------------------------------------------------------------------- spikingjelly

@@ -87,7 +87,8 @@ def test_dt_comes_from_option_metadata_or_convention(tmp_path: Path) -> None:
     path = write(graph, tmp_path)
     first = read_nir(path, NIR)
     assert first.dt == 1e-4 and [w.code for w in first.warnings] == ["SNC814"]
-    assert read_nir(path, NirReadOptions(convention="snntorch")).warnings == []
+    assert [w.code for w in read_nir(path, NirReadOptions(convention="snntorch")).warnings] == ["SNC817"]
+    assert read_nir(path, NirReadOptions(convention="snntorch", reset="zero")).warnings == []
     assert read_nir(path, NirReadOptions(dt=1e-3, convention="nir")).dt == 1e-3
     np.testing.assert_allclose(read_nir(path, NirReadOptions(dt=5e-4, convention="nir")).graph.node("n1").decay, 0.5)
     assert read_nir(path, NirReadOptions(convention="spikingjelly")).graph.node("n1").comparison == ">="

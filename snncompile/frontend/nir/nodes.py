@@ -27,19 +27,21 @@ from snncompile.ir.ops_ext import LIFExt
 @dataclass(frozen=True)
 class Convention:
     """How the program that wrote a file discretises NIR: default dt (s; `dt_fixed`: the writer has no other),
-    spike comparison, norse quirks."""
+    spike comparison, norse quirks, and the reset its neurons have by default where NIR cannot record it
+    (a RESETS key; None: NIR's reset to v_reset)."""
 
     name: str
     dt: float
     comparison: str = ">"
     norse: bool = False
     dt_fixed: bool = False
+    reset: str | None = None
 
 
 CONVENTIONS: dict[str, Convention] = {
     "nir": Convention("nir", 1e-4),
     "snncompile": Convention("snncompile", 1e-4),
-    "snntorch": Convention("snntorch", 1e-4, dt_fixed=True),
+    "snntorch": Convention("snntorch", 1e-4, dt_fixed=True, reset="subtract-delayed"),
     "spikingjelly": Convention("spikingjelly", 1e-4, comparison=">="),
     "norse": Convention("norse", 1e-3, norse=True),
 }

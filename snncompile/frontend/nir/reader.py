@@ -59,6 +59,8 @@ class NirImport:
     dt: float
     convention: Convention
     warnings: list[Diagnostic]
+    reset: str | None = None
+    """The reset spec applied to every neuron (options.reset, else the convention's default), None: NIR's."""
 
 
 def read_graph(path: Path) -> nir.NIRGraph:
@@ -106,6 +108,11 @@ def resolve(graph: nir.NIRGraph, options: NirReadOptions) -> tuple[float, Conven
     if options.dt is None and "dt" not in meta and not conv.dt_fixed:
         warnings.append(Diagnostic("SNC814", f"the file does not record dt; assumed {dt:g} s ({conv.name} "
                                    "convention)", hint="pass the source's step with --nir-dt", severity="warning"))
+    if options.reset is None and conv.reset is not None and any(
+            isinstance(n, (nir.LIF, nir.CubaLIF, nir.IF)) for n in graph.nodes.values()):
+        warnings.append(Diagnostic("SNC817", f"the file cannot record its neurons' reset; assumed the {conv.name} "
+                                   f"default, {conv.reset}", hint="pass the source's reset with --nir-reset "
+                                   "(e.g. zero for reset_mechanism='zero')", severity="warning"))
     dt = float(dt)
     if not (np.isfinite(dt) and dt > 0):
         raise error("SNC806", f"dt must be a positive number of seconds, got {dt}", hint="e.g. --nir-dt 1e-3")
@@ -120,7 +127,7 @@ def read_nir(path: str | os.PathLike[str], options: NirReadOptions | None = None
     builder = _Builder(graph, dt, conv, options)
     result = builder.build()
     ir.verify_or_raise(result)
-    return NirImport(result, graph, dt, conv, warnings)
+    return NirImport(result, graph, dt, conv, warnings, options.reset or conv.reset)
 
 
 class _Builder:
@@ -153,7 +160,8 @@ class _Builder:
         if sum(isinstance(op, ir.Input) for op in self.ops) != 1:
             raise error("SNC813", "the NIR graph needs exactly one Input node",
                         hint="a graph with one nir.Input feeding the network")
-        meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name, "reset": self.options.reset}}
+        meta: dict[str, Any] = {"nir": {"dt": self.dt, "convention": self.conv.name,
+                                        "reset": self.options.reset or self.conv.reset}}
         steps = self.options.timesteps or _meta(self.g).get("timesteps")
         if steps is not None:
             meta["timesteps"] = int(steps)
@@ -239,8 +247,9 @@ class _Builder:
     def _restore(self, op: ir.Op, name: str) -> ir.Op:
         """The reset the user states (options.reset), or under the snncompile convention the one the IR had
         before an opted-in approximation (node metadata)."""
-        if self.options.reset is not None:
-            return with_reset(op, self.options.reset)
+        spec = self.options.reset or self.conv.reset
+        if spec is not None:
+            return with_reset(op, spec)
         meta = _meta(self.g.nodes[name])
         if self.conv.name != "snncompile" or "reset" not in meta:
             return op

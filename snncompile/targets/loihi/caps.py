@@ -31,6 +31,18 @@ A_PORT = 2**15
 A_EXACT = 2**31 // 2**SHIFT - STATE_LIMIT
 """Past this |A| Lava's int32 current arithmetic itself overflows: no model can match it."""
 
+
+
+def weight_step(bits: int) -> int:
+    """Spacing of the integer weights a `bits`-wide mantissa holds: 2 for 8 bits, 2^(9 − bits) in general."""
+    return 2 ** (9 - bits)
+
+
+def weight_top(bits: int) -> int:
+    """Largest |weight| of a `bits`-wide mantissa used symmetrically: 254 for 8 bits."""
+    return WEIGHT_MAX + 2 - weight_step(bits)
+
+
 LOIHI_OPS_SUPPORTED = frozenset({
     ir.Input, ir.Dense, ir.Conv2d, ir.Pool2d, ir.MaxPool2d, ir.Flatten, ir.LIF, ir.Readout,
     LoihiLIF, Encode, SkipDense, WindowReadout,
@@ -58,6 +70,11 @@ class LoihiOptions:
     calibration: optional input data [T, B, ...], or a data spec (`digits`, `random`, FILE.npz as for
     `snncompile verify --data`) loaded for the model's input shape and T; measured drives refine the overflow
     caps and the input scale.
+    scales: for a layer with no exact integer form, "bounds" takes the largest threshold scale every bound
+    allows; "calibrated" (with calibration data) searches scales and a vThMant offset for the fewest
+    teacher-forced spike disagreements with the float layer (targets/loihi/calibrate.py).
+    weight_bits: b < 8 keeps weights on multiples of 2^(9 − b) in [−256, 256 − 2^(9 − b)] (what a b-bit mantissa
+    with Lava's weight exponent holds), to measure what fewer bits cost (snncompile sweep).
     allow: approximations accepted instead of refused: "non-strict" compiles a ≥ threshold on a leaky
     membrane as > (they differ only where the integer membrane equals 64·vThMant exactly); each use is warned
     (SNC611) and recorded in the manifest's `approximations`.
@@ -81,6 +98,13 @@ class LoihiOptions:
         "help": "input data that refines the input scale and the overflow caps (FILE.npz: `x` or `calibration`, "
                 "images [N, ...] or frames [T, N, ...], as for verify --data)"})
     timesteps: int | None = field(default=None, metadata={"cli": False})
+    scales: str = field(default="bounds", metadata={
+        "choices": ("bounds", "calibrated"),
+        "help": "approximate layers: the largest scale the bounds allow (default), or calibrated: the scale and "
+                "threshold offset with the fewest spike disagreements on the calibration data (slower)"})
+    weight_bits: int = field(default=8, metadata={
+        "min": 2, "max": 8, "help": "weight mantissa bits (default 8: even integers in [-256, 254]; b bits: "
+                                    "multiples of 2^(9-b))"})
     allow: frozenset[str] = field(default=frozenset(), metadata={
         "choices": ("non-strict",), "multiple": True,
         "help": "accept this approximation instead of refusing the model (warned, recorded in the manifest): "

@@ -171,6 +171,14 @@ def emit_loihi(graph: ir.Graph, directory: Path) -> list[Path]:
     return [net, path]
 
 
+def layer_exactness(meta: dict[str, Any], member: str) -> dict[str, Any]:
+    """`exact` (the layer's integers reproduce the float layer bit for bit) and, when not, `approximate` (why)."""
+    entry = meta.get("exactness", {}).get(member)
+    if entry is None:
+        return {}
+    return {"exact": entry["exact"], **({} if entry["exact"] else {"approximate": entry["reasons"]})}
+
+
 def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer], skips: list[Skip],
                    hdf5_index: list[int], readout: Any) -> dict[str, Any]:
     pos, steps = positions(graph), meta["timesteps"]
@@ -189,6 +197,7 @@ def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer
             "shape": list(la.shape), "vThMant": la.members[0].threshold, "iDecay": la.members[0].i_decay,
             "vDecay": la.members[0].v_decay, "reset_step": la.index + 1,
             "valid_steps": [la.index + 1, la.index + steps],
+            **layer_exactness(meta, la.members[0].name),
             "members": [{"node": m.name, "origin": m.origin, "offset": k * la.size, "size": la.size,
                          "ledger": meta["ledger"][m.name]} for k, m in enumerate(la.members)],
         } for la, h in zip(layers, hdf5_index, strict=True)],

@@ -23,9 +23,11 @@ class InputEncoding:
     free: bool = False
     peak: float = 1.0
     rms: float = 0.5
+    exact: bool = False
+    """True when every (calibration) input is an integer multiple of 1/scale: the payloads lose nothing."""
 
     def to_json(self) -> dict[str, Any]:
-        fields = {k: v for k, v in asdict(self).items() if k in ("kind", "scale", "low", "high", "bits")}
+        fields = {k: v for k, v in asdict(self).items() if k in ("kind", "scale", "low", "high", "bits", "exact")}
         return {**fields, "formula": "x_int = clamp(floor(x * scale + 0.5), low, high)"}
 
     @property
@@ -44,7 +46,7 @@ class InputEncoding:
         return np.clip(np.floor(np.asarray(x, dtype=np.float64) * self.scale + 0.5), self.low, self.high)
 
 
-BINARY = InputEncoding("binary", 1.0, 0, 1, 0)
+BINARY = InputEncoding("binary", 1.0, 0, 1, 0, exact=True)
 
 
 def grid_of(x: np.ndarray, limit: int) -> int | None:
@@ -70,10 +72,13 @@ def choose_encoding(opts: LoihiOptions) -> InputEncoding:
     peak = peak or 1.0
     rms = float(np.sqrt(np.mean(data**2))) if data is not None and data.size else peak / np.sqrt(3)
     if opts.input_scale is not None:
-        return InputEncoding("graded", float(opts.input_scale), low, high, bits, False, peak, rms).clamped()
+        scaled = None if data is None else data * float(opts.input_scale)
+        exact = scaled is not None and bool(np.all(np.abs(scaled - np.round(scaled)) < 1e-9))
+        return InputEncoding("graded", float(opts.input_scale), low, high, bits, False, peak, rms,
+                             exact and float(opts.input_scale) * peak <= max(high, -low)).clamped()
     q = grid_of(data, high) if data is not None and data.size else None
     if q is not None and q * peak <= high:
-        return InputEncoding("graded", float(q), low, high, bits, False, peak, rms).clamped()
+        return InputEncoding("graded", float(q), low, high, bits, False, peak, rms, True).clamped()
     return InputEncoding("graded", high / peak, low, high, bits, True, peak, rms)
 
 

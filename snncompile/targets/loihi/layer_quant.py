@@ -22,7 +22,8 @@ import numpy as np
 from snncompile import ir
 from snncompile.errors import Diagnostic
 from snncompile.ir.traits import WeightedSynapse
-from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, THRESHOLD_MAX, WEIGHT_MAX
+from snncompile.targets.loihi.caps import A_NO_WRAP, BIAS_MAX, DECAY_UNITY, THRESHOLD_MAX, WEIGHT_MAX
+from snncompile.targets.loihi.exact import decay_bits
 from snncompile.targets.loihi.ops import ScheduledLIF
 from snncompile.targets.loihi.structure import SynapticInput, diag
 
@@ -40,6 +41,36 @@ class MemberPlan:
     weights: list[np.ndarray] = field(default_factory=list)
     bias: np.ndarray | None = None
     xmax: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LayerQuant:
+    """A netx layer's integers at threshold scale vth: weights per member and synapse, biases, decay registers."""
+
+    vth: int
+    weights: dict[str, list[np.ndarray]]
+    biases: dict[str, np.ndarray | None]
+    v_decay: int
+    i_decay: int
+
+    @staticmethod
+    def build(plans: list[MemberPlan], vth: int, period: int, step: int, errors: list[Diagnostic],
+              warnings: list[Diagnostic]) -> LayerQuant:
+        """W_int = step·round(vth·w/step) clipped to ±top (only a calibrated scale above the weight bound clips),
+        B = round(vth·b) and the decay registers (one pair per layer)."""
+        top = WEIGHT_MAX + 2 - step
+        weights = {p.pop.name: [np.clip(even_round(vth * w, step), -top, top) for w in p.weights] for p in plans}
+        biases = {p.pop.name: None if p.bias is None else np.round(vth * p.bias) for p in plans}
+        v_decay = i_decay = DECAY_UNITY
+        for p in plans:
+            v_decay = decay_to_vdecay(p.pop, period, errors, warnings)
+            i_decay = decay_to_idecay(p.pop, errors, warnings)
+        return LayerQuant(vth, weights, biases, v_decay, i_decay)
+
+    @property
+    def decay_bits(self) -> int:
+        """Bits a step's decays can drop (the j of exact.py, summed over the current and the voltage)."""
+        return decay_bits(self.v_decay) + decay_bits(self.i_decay)
 
 
 def synapse_weight(syn: ir.Op, channels: int) -> np.ndarray:
@@ -90,13 +121,15 @@ def _total(terms: Iterable[np.ndarray]) -> np.ndarray:
     return cast(np.ndarray, sum(terms))
 
 
-def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[dict[str, float], float]:
+def threshold_bounds(plans: list[MemberPlan], measured: float | None, top: int = WEIGHT_MAX, step: int = 2,
+                     rounded: bool = True) -> tuple[dict[str, float], float]:
     """Hard upper bounds on the shared integer threshold (by what imposes them), and the bound that keeps
-    |A| below 2^17 (measured drive when calibrated, else the worst case)."""
+    |A| below 2^17 (measured drive when calibrated, else the worst case). Weights are multiples of `step`
+    up to ±`top`; `rounded` leaves room for rounding up by step/2 (not needed by exact weights)."""
     bounds = {"17-bit threshold": float(THRESHOLD_MAX)}
     wmax = max((float(np.abs(w).max()) for p in plans for w in p.weights if w.size), default=0.0)
     if wmax > 0:
-        bounds["weights within ±254"] = (WEIGHT_MAX - 1) / wmax
+        bounds[f"weights within ±{top}"] = (top - (step / 2 if rounded else 0)) / wmax
     bmax = max((float(np.abs(p.bias).max()) for p in plans if p.bias is not None), default=0.0)
     if bmax > 0:
         bounds["13-bit bias"] = (BIAS_MAX - 0.5) / bmax
@@ -105,7 +138,7 @@ def threshold_bounds(plans: list[MemberPlan], measured: float | None) -> tuple[d
          for p in plans if p.weights), default=0.0)
     slack = max((float(_total(worst_drive((w != 0).astype(float), x)
                            for w, x in zip(p.weights, p.xmax, strict=True)).max()) for p in plans if p.weights),
-                default=0.0)  # each even-rounded weight may exceed vth·w by 1
+                default=0.0) * (step / 2 if rounded else 0)  # a rounded weight may exceed vth·w by step/2
     return bounds, (max(A_NO_WRAP - slack, 1.0) / drive if drive > 0 else float("inf"))
 
 
@@ -117,9 +150,10 @@ def gathered(pop: ScheduledLIF) -> float:
     return 1.0 / (1.0 - keep) if keep < 1 else float("inf")
 
 
-def even_round(x: np.ndarray) -> np.ndarray:
-    """Nearest even integer (ties away from zero after halving: 2·round(x/2), numpy's half-to-even)."""
-    return 2.0 * np.round(x / 2.0)
+def even_round(x: np.ndarray, step: int = 2) -> np.ndarray:
+    """Nearest multiple of `step` (2: the nearest even integer; ties after dividing by the step go to the even
+    multiple, numpy's half-to-even)."""
+    return step * np.round(x / step)
 
 
 def decay_to_idecay(pop: ScheduledLIF, errors: list[Diagnostic], warnings: list[Diagnostic]) -> int:

@@ -26,7 +26,10 @@ def loihi_passes(options: LoihiOptions) -> tuple[Pass, ...]:
 
 
 def loihi_report(graph: ir.Graph) -> dict[str, Any]:
-    return {k: graph.metadata["loihi"][k] for k in ("latency", "period", "input")}
+    """report.json's `loihi` section: latency, reset period, input encoding, and per population whether its
+    quantization is exact (else the reasons)."""
+    return {k: graph.metadata["loihi"][k] for k in ("latency", "period", "input", "exactness")
+            if k in graph.metadata["loihi"]}
 
 
 def add_plan_to_manifest(path: Path, resources: dict[str, Any]) -> None:
