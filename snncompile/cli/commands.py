@@ -52,12 +52,14 @@ def _target(target: str, nir_dt: float | None, flags: dict[str, Any]) -> Any:
 @click.option("--time-passes", is_flag=True, help="print each pass's wall time")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
+@click.option("--check-samples", type=click.IntRange(min=1), default=4, show_default=True,
+              help="random inputs of the check (simulated two at a time: memory does not grow with it)")
 @nir_source_options
 @target_option_flags
 @guarded
 def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                 factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
-                time_passes: bool, check: bool, nir_dt: float | None, nir_convention: str,
+                time_passes: bool, check: bool, check_samples: int, nir_dt: float | None, nir_convention: str,
                 nir_reset: str | None, **flags: Any) -> None:
     """Compile MODEL for a target and write the artifact to OUTPUT."""
     from snncompile.api import compile as compile_model
@@ -84,16 +86,16 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 
     click.echo(summary_line(result.report["resources"]))
     if check:
-        _run_check(result, require_exact=tgt.exact)
+        _run_check(result, require_exact=tgt.exact, samples=check_samples)
     for f in result.files:
         click.echo(f"  wrote {f}")
 
 
-def _run_check(result: object, require_exact: bool = True) -> None:
+def _run_check(result: object, require_exact: bool = True, samples: int = 4) -> None:
     from snncompile.frontend.pytorch.load import is_onnx_path
     from snncompile.verification.check import check_compile, random_input
 
-    x = random_input(result.traced)  # type: ignore[attr-defined]
+    x = random_input(result.traced, samples)  # type: ignore[attr-defined]
     if "nir" in result.traced.metadata:  # type: ignore[attr-defined]  # a .nir source: no PyTorch model
         from snncompile.frontend.nir.reference import check_nir_result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,12 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.sim import simulate
-from snncompile.verification.compare import compare
+from snncompile.verification.compare import default_pairs, pair_values
+
+CHECK_SAMPLES = 4
+"""Random inputs of the default compile check (`--check-samples` for more)."""
+CHECK_CHUNK = 2
+"""Samples simulated at once by the check: its memory is bounded by this many samples' sequences."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +71,30 @@ def model_outputs(model: nn.Module, x: torch.Tensor, paths: set[str]
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, torch.dtype]:
     """Run a copy of `model` on x recording the modules at `paths`: in float64 when the model runs in it,
     else in float32 (some libraries hard-code float32 spikes)."""
-    twin = copy.deepcopy(model).eval()
-    try:
-        recorded, y = _run_recording(twin.double(), x.double(), paths)
-        return recorded, y, torch.float64
-    except (RuntimeError, TypeError):
-        twin = copy.deepcopy(model).eval().float()
-        recorded, y = _run_recording(twin, x.float(), paths)
-        return recorded, y, torch.float32
+    recorded, y, _, dtype = next(_chunks_recorded(model, x, paths, x.shape[1]))
+    return recorded, y, dtype
 
 
-def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None, seed: int = 0) -> torch.Tensor:
+def _chunks_recorded(model: nn.Module, x: torch.Tensor, paths: set[str], chunk: int, twin: nn.Module | None = None
+                     ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, nn.Module, torch.dtype]]:
+    """The model's recorded layers and output on successive chunks of `chunk` samples of x [T, B, ...], run on one
+    copy of the model in float64, or float32 where the model does not run in float64."""
+    for start in range(0, x.shape[1], chunk):
+        part = x[:, start:start + chunk]
+        if twin is None:
+            try:
+                twin = copy.deepcopy(model).eval().double()
+                recorded, y = _run_recording(twin, part.double(), paths)
+            except (RuntimeError, TypeError):
+                twin = copy.deepcopy(model).eval().float()
+                recorded, y = _run_recording(twin, part.float(), paths)
+        else:
+            recorded, y = _run_recording(twin, part.to(next(twin.parameters(), part).dtype), paths)
+        yield recorded, y, twin, (torch.float64 if y.dtype == np.float64 else torch.float32)
+
+
+def random_input(graph: ir.Graph, batch: int = CHECK_SAMPLES, timesteps: int | None = None,
+                 seed: int = 0) -> torch.Tensor:
     """Direct-encoded random input in [0, 1), the same image repeated over T steps."""
     (inp,) = graph.of_kind(ir.Input)
     steps = timesteps or graph.timesteps or 4
@@ -84,19 +103,37 @@ def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None,
     return image.unsqueeze(0).expand(steps, *image.shape).contiguous()
 
 
-def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor) -> CheckReport:
+def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor,
+                  chunk: int = CHECK_CHUNK) -> CheckReport:
     """Per neuron layer: spike decisions that differ between PyTorch and the traced IR, and between the
-    traced and the compiled IR (lowered MLF levels are summed back); plus the readout difference."""
+    traced and the compiled IR (lowered MLF levels are summed back); plus the readout difference. Runs on
+    `chunk` samples of x at a time, so memory does not grow with the number of samples."""
     neurons = traced.of_kind(*ir.NEURON_OPS)
-    recorded, y, dtype = model_outputs(model, x, {n.origin for n in neurons})
-    x = x.to(dtype)
-    res = simulate(traced, x, dtype=dtype)
-    cmp = compare(traced, compiled, x)
-    rows = []
-    for n in neurons:
-        ref = recorded.get(n.origin)
-        mism = -1 if ref is None or ref.shape != res[n.name].shape else int(np.sum(ref != res[n.name]))
-        rows.append(LayerAgreement(n.origin or n.name, int(res[n.name].size), mism, cmp.mismatches.get(n.name)))
-    out = simulate(compiled, x, record="outputs", dtype=dtype).output
-    error = float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan")
+    pairs = default_pairs(traced, compiled)
+    names_b = [n for _, b in pairs for n in ((b,) if isinstance(b, str) else b)]
+    decisions = {n.name: 0 for n in neurons}
+    model_mism: dict[str, int] = {n.name: 0 for n in neurons}
+    ir_mism: dict[str, int] = {a: 0 for a, _ in pairs}
+    error, dtype = 0.0, torch.float64
+    for k, (recorded, y, _, dtype) in enumerate(_chunks_recorded(model, x, {n.origin for n in neurons}, chunk)):
+        part = x[:, k * chunk:(k + 1) * chunk].to(dtype)
+        res = simulate(traced, part, dtype=dtype, record=[n.name for n in neurons])
+        for n in neurons:
+            ref = recorded.get(n.origin)
+            ok = ref is not None and ref.shape == res[n.name].shape and model_mism[n.name] >= 0
+            model_mism[n.name] = int(np.sum(ref != res[n.name])) + model_mism[n.name] if ok else -1
+            decisions[n.name] += int(res[n.name].size)
+        out_b = simulate(compiled, part, record=names_b, dtype=dtype)
+        if dtype != torch.float64:  # the IR-vs-IR comparison runs in float64 whatever the model's dtype
+            res = simulate(traced, part, record=[a for a, _ in pairs])
+            cmp_b = simulate(compiled, part, record=names_b)
+        else:
+            cmp_b = out_b
+        for a, b in pairs:
+            ir_mism[a] += int(np.sum(res[a] != pair_values(cmp_b, b)))
+        out = out_b.output
+        error = max(error, float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan"))
+        del recorded, res, out_b, cmp_b
+    rows = [LayerAgreement(n.origin or n.name, decisions[n.name], model_mism[n.name], ir_mism.get(n.name))
+            for n in neurons]
     return CheckReport(rows, error, str(dtype).removeprefix("torch."))
