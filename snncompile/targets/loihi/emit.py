@@ -41,13 +41,16 @@ def readout_sources(graph: ir.Graph, readout: WindowReadout) -> tuple[list[tuple
         while not isinstance(node, SOURCES):
             chain.append(node)
             node = graph.node(node.inputs[0].src)
-        n = int(np.prod(graph.shapes[node.name]))
-        basis = torch.cat([torch.zeros(1, n), torch.eye(n)]).double().reshape(1, n + 1, *graph.shapes[node.name])
+        classes, shape = readout.weight.shape[0], graph.shapes[node.name]
+        # row c of M is the gradient of logit c (the chain is affine): classes backward passes, never an n x n basis
+        x = torch.zeros((1, classes, *shape), dtype=torch.float64, requires_grad=True)
+        y = x
         for op in reversed(chain):
-            basis = FLOAT_OPS[type(op)](op, [basis])
-        image = basis[0].reshape(n + 1, -1).numpy() @ readout.weight.T
-        const = const + image[0]
-        sources.append((node.name, (image[1:] - image[0]).T))
+            y = FLOAT_OPS[type(op)](op, [y])
+        logits = y @ torch.from_numpy(np.array(readout.weight)).T  # [1, classes (copies of the input), classes]
+        (grad,) = torch.autograd.grad(logits, x, grad_outputs=torch.eye(classes, dtype=torch.float64)[None])
+        const = const + logits[0, 0].detach().numpy()
+        sources.append((node.name, grad[0].reshape(classes, -1).numpy()))
     return sources, const
 
 

@@ -188,3 +188,17 @@ def stress_graph(timesteps: int = 12, seed: int = 4, fan_in: int = 600) -> ir.Gr
     graph = ir.Graph(tuple(nodes), ("lif1",), {"timesteps": timesteps, "loihi": meta})
     ir.verify_or_raise(graph)
     return graph
+
+
+def shortcut_pool_net(timesteps: int = 6, seed: int = 8) -> ir.Graph:
+    """A downsampling block whose strided 1x1 conv shortcut skips a layer, then avgpool -> dense and a global
+    avgpool -> dense head (the ResNet-19 head): pooling folded into the dense weights (loihi-fold-pool)."""
+    b = Builder((2, 8, 8), seed, timesteps)
+    x = b.lif("stem", [b.conv("stem.conv", "input", 4, 3, gain=2.0, bias=0.2)])
+    m = b.lif("b1.lif1", [b.conv("b1.conv1", x, 6, 3, stride=(2, 2), gain=2.0)])
+    o = b.lif("b1.lif2", [b.conv("b1.conv2", m, 6, 3, gain=1.5),
+                          b.conv("b1.sc", x, 6, 1, stride=(2, 2), padding=(0, 0), gain=1.5)], theta=0.6)
+    p = b.lif("pool.lif", [b.conv("pool.conv", b.pool("pool", o, 2), 6, 1, padding=(0, 0), gain=3.0)], theta=0.3)
+    g = b.pool("gap", p, 2)
+    d = b.lif("fc", [b.dense("fc.syn", g, 12, gain=3.0, bias=0.2)], theta=0.3)
+    return b.readout(d)
