@@ -61,7 +61,8 @@ def test_manifest_describes_schedule_ledger_encoding_and_readout(tmp_path: Path)
     assert man["readout"]["classes"] == 4 and man["semantics"]
 
 
-@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net"])
+@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net",
+                                  "shortcut_pool_net", "mlf_skip_net"])
 def test_artifact_reads_back_to_the_same_spikes_and_logits(name: str, tmp_path: Path) -> None:
     q, out = emitted(name, tmp_path)
     man = json.loads((out / "manifest.json").read_text())
