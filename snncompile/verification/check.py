@@ -71,26 +71,28 @@ def model_outputs(model: nn.Module, x: torch.Tensor, paths: set[str]
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, torch.dtype]:
     """Run a copy of `model` on x recording the modules at `paths`: in float64 when the model runs in it,
     else in float32 (some libraries hard-code float32 spikes)."""
-    recorded, y, _, dtype = next(_chunks_recorded(model, x, paths, x.shape[1]))
+    recorded, y, dtype = next(_chunks_recorded(model, x, paths, x.shape[1]))
     return recorded, y, dtype
 
 
-def _chunks_recorded(model: nn.Module, x: torch.Tensor, paths: set[str], chunk: int, twin: nn.Module | None = None
-                     ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, nn.Module, torch.dtype]]:
-    """The model's recorded layers and output on successive chunks of `chunk` samples of x [T, B, ...], run on one
-    copy of the model in float64, or float32 where the model does not run in float64."""
+def _chunks_recorded(model: nn.Module, x: torch.Tensor, paths: set[str], chunk: int
+                     ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, torch.dtype]]:
+    """The model's recorded layers and output on successive chunks of `chunk` samples of x [T, B, ...], each on a
+    fresh copy of the model (library neurons may keep state between calls) in float64, or float32 where the
+    model does not run in float64."""
+    dtype: torch.dtype | None = None
     for start in range(0, x.shape[1], chunk):
         part = x[:, start:start + chunk]
-        if twin is None:
+        if dtype is None:
             try:
-                twin = copy.deepcopy(model).eval().double()
-                recorded, y = _run_recording(twin, part.double(), paths)
+                recorded, y = _run_recording(copy.deepcopy(model).eval().double(), part.double(), paths)
+                dtype = torch.float64
             except (RuntimeError, TypeError):
-                twin = copy.deepcopy(model).eval().float()
-                recorded, y = _run_recording(twin, part.float(), paths)
+                recorded, y = _run_recording(copy.deepcopy(model).eval().float(), part.float(), paths)
+                dtype = torch.float32
         else:
-            recorded, y = _run_recording(twin, part.to(next(twin.parameters(), part).dtype), paths)
-        yield recorded, y, twin, (torch.float64 if y.dtype == np.float64 else torch.float32)
+            recorded, y = _run_recording(copy.deepcopy(model).eval().to(dtype), part.to(dtype), paths)
+        yield recorded, y, dtype
 
 
 def random_input(graph: ir.Graph, batch: int = CHECK_SAMPLES, timesteps: int | None = None,
@@ -115,7 +117,7 @@ def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: tor
     model_mism: dict[str, int] = {n.name: 0 for n in neurons}
     ir_mism: dict[str, int] = {a: 0 for a, _ in pairs}
     error, dtype = 0.0, torch.float64
-    for k, (recorded, y, _, dtype) in enumerate(_chunks_recorded(model, x, {n.origin for n in neurons}, chunk)):
+    for k, (recorded, y, dtype) in enumerate(_chunks_recorded(model, x, {n.origin for n in neurons}, chunk)):
         part = x[:, k * chunk:(k + 1) * chunk].to(dtype)
         res = simulate(traced, part, dtype=dtype, record=[n.name for n in neurons])
         for n in neurons:
