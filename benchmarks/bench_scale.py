@@ -125,7 +125,7 @@ def main() -> None:
               "spike decisions ≠ (model vs sim vs compiled)", "readout max abs err"]
     note = (f"Each cell pair from its own subprocess: build the network (random weights, normalization statistics "
             f"from one train-mode pass), `snncompile.compile(model, target, dir)`, then the CLI's default check "
-            f"({args.samples} random inputs, 2 at a time, float64: PyTorch vs traced IR vs compiled IR, every "
+            f"({args.samples} random inputs, chunks of <= 384 MiB, float64: PyTorch vs traced vs compiled IR, every "
             f"neuron layer, all T steps). Peak RSS is the subprocess's ru_maxrss (model build included).")
     emit("The papers' networks: compile with the default check", table(header, rows) + "\n\n" + note, args.out)
 

@@ -53,7 +53,7 @@ def _target(target: str, nir_dt: float | None, flags: dict[str, Any]) -> Any:
 @click.option("--check/--no-check", default=True, show_default=True,
               help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
 @click.option("--check-samples", type=click.IntRange(min=1), default=4, show_default=True,
-              help="random inputs of the check (simulated two at a time: memory does not grow with it)")
+              help="random inputs of the check (simulated a few at a time: memory does not grow with it)")
 @nir_source_options
 @target_option_flags
 @guarded

@@ -17,8 +17,9 @@ from snncompile.verification.compare import default_pairs, pair_values
 
 CHECK_SAMPLES = 4
 """Random inputs of the default compile check (`--check-samples` for more)."""
-CHECK_CHUNK = 2
-"""Samples simulated at once by the check: its memory is bounded by this many samples' sequences."""
+CHECK_MEMORY = 384 << 20
+"""Bytes of float64 sequences the check lets one chunk of samples take (every node's [T, ...] counted): the
+samples simulated at once, at least 1 (2 for a CIFAR ResNet-19, all of them for the digits models)."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,18 @@ def random_input(graph: ir.Graph, batch: int = CHECK_SAMPLES, timesteps: int | N
     return image.unsqueeze(0).expand(steps, *image.shape).contiguous()
 
 
+def check_chunk(traced: ir.Graph, timesteps: int) -> int:
+    """Samples per chunk so that one chunk's sequences of every traced node fit in CHECK_MEMORY."""
+    per_sample = sum(int(np.prod(shape)) for shape in traced.shapes.values()) * timesteps * 8
+    return max(1, CHECK_MEMORY // max(per_sample, 1))
+
+
 def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor,
-                  chunk: int = CHECK_CHUNK) -> CheckReport:
+                  chunk: int | None = None) -> CheckReport:
     """Per neuron layer: spike decisions that differ between PyTorch and the traced IR, and between the
     traced and the compiled IR (lowered MLF levels are summed back); plus the readout difference. Runs on
-    `chunk` samples of x at a time, so memory does not grow with the number of samples."""
+    `chunk` samples of x at a time (default: check_chunk), so memory does not grow with the number of samples."""
+    chunk = chunk or check_chunk(traced, x.shape[0])
     neurons = traced.of_kind(*ir.NEURON_OPS)
     pairs = default_pairs(traced, compiled)
     names_b = [n for _, b in pairs for n in ((b,) if isinstance(b, str) else b)]
