@@ -58,7 +58,8 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
             timesteps: int | None = None, trust_pickle: bool = False, factory: str | None = None,
             after_pass: Callable[[Pass, ir.Graph], None] | None = None, nir_dt: float | None = None,
             nir_convention: str = "auto", nir_reset: str | None = None, layout: str | None = None,
-            check: bool = True, before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
+            check: bool = True, check_samples: int | None = None,
+            before_commit: Callable[[CompileResult], None] | None = None) -> CompileResult:
     """Compile a model (or a checkpoint path, or a .nir or .onnx file) for `target` (a name or a target value such
     as LoihiTarget(LoihiOptions(...))) with `options` (a dict of the target's option fields, or its options
     dataclass) applied; write the artifact to `output` if given. nir_dt / nir_convention / nir_reset: the .nir
@@ -69,7 +70,8 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     check (default True, as the CLI's --check): before anything is written, run the model, the traced IR and
     the compiled IR on random inputs and compare every neuron layer and the readout
     (verification.compile_check); a disagreement raises CompileError SNC403 (SNC815 for a .nir source) and
-    writes nothing. The outcome is in result.check and result.report["check"]. before_commit(result) runs
+    writes nothing; check_samples: how many inputs (default verification.check.CHECK_SAMPLES). The outcome is in
+    result.check and result.report["check"]. before_commit(result) runs
     after the artifact is emitted into a temporary sibling of `output` and before it replaces `output`: if it
     raises, or the run is interrupted, `output` is left exactly as it was."""
     tgt = get_target(target, options)
@@ -112,7 +114,7 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     if check:
         from snncompile.verification.compile_check import default_check
 
-        result.check = default_check(result, require_exact=tgt.exact)
+        result.check = default_check(result, tgt.exact, *(() if check_samples is None else (check_samples,)))
         result.report["check"] = result.check.to_json()
         failure = result.check.failure()
         if failure is not None:

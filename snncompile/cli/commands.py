@@ -53,12 +53,14 @@ def _target(target: str, nir_dt: float | None, flags: dict[str, Any]) -> Any:
 @click.option("--time-passes", is_flag=True, help="print each pass's wall time")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
+@click.option("--check-samples", type=click.IntRange(min=1), default=4, show_default=True,
+              help="random inputs of the check (simulated a few at a time: memory does not grow with it)")
 @nir_source_options
 @target_option_flags
 @guarded
 def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                 factory: str | None, target: str, output: Path | None, print_ir_after: str | None,
-                time_passes: bool, check: bool, nir_dt: float | None, nir_convention: str,
+                time_passes: bool, check: bool, check_samples: int, nir_dt: float | None, nir_convention: str,
                 nir_reset: str | None, layout: str | None = None, **flags: Any) -> None:
     """Compile MODEL for a target and write the artifact to OUTPUT (only once every check has passed)."""
     from snncompile.api import compile as compile_model
@@ -93,7 +95,8 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
                            trust_pickle=trust_pickle, factory=factory,
                            after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
                            nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit,
-                           layout=layout, check=check)
+                           layout=layout, check=check,
+                           check_samples=check_samples)
     for f in result.files:
         click.echo(f"  wrote {f}")
 

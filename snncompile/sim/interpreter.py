@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,11 +38,13 @@ def _delayed(x: torch.Tensor, delay: int) -> torch.Tensor:
 
 
 def simulate(graph: ir.Graph, inputs: np.ndarray | torch.Tensor | Mapping[str, np.ndarray | torch.Tensor],
-             *, dtype: torch.dtype = torch.float64, record: str = "all",
+             *, dtype: torch.dtype = torch.float64, record: str | Collection[str] = "all",
              numerics: Mapping[type[ir.Op], OpImpl] = FLOAT_OPS) -> SimResult:
     """Simulate `graph` on `inputs` ([T, B, *input_shape], or a dict per input node).
 
-    record: "all" keeps every node, "neurons" keeps spiking layers and outputs, "outputs" only outputs.
+    record: "all" keeps every node, "neurons" keeps spiking layers and outputs, "outputs" only outputs, a
+    collection of names those nodes and the outputs. A value is freed once its last reader has run, so memory
+    holds the recorded nodes plus the few sequences still to be read.
     """
     input_nodes = graph.of_kind(ir.Input)
     if not isinstance(inputs, Mapping):
@@ -53,9 +55,10 @@ def simulate(graph: ir.Graph, inputs: np.ndarray | torch.Tensor | Mapping[str, n
     env: dict[str, torch.Tensor] = {}
     result = SimResult(outputs=graph.outputs)
     keep = _recorded(graph, record)
+    last_use = _last_uses(graph)
     computed: set[str] = set()
     with torch.no_grad():
-        for node in graph.nodes:
+        for i, node in enumerate(graph.nodes):
             if isinstance(node, ir.Input):
                 env[node.name] = _check_input(node, inputs, dtype)
             else:
@@ -69,7 +72,18 @@ def simulate(graph: ir.Graph, inputs: np.ndarray | torch.Tensor | Mapping[str, n
             computed.add(node.name)
             if node.name in keep:
                 result.values[node.name] = env[node.name].cpu().numpy()
+            for e in node.inputs:  # memory holds the values still to be read, not every layer's sequence
+                if last_use.get(e.src) == i:
+                    env.pop(e.src, None)
     return result
+
+
+def _last_uses(graph: ir.Graph) -> dict[str, int]:
+    """For every node read by another, the position of its last reader in graph order (outputs: never freed)."""
+    last = {e.src: i for i, node in enumerate(graph.nodes) for e in node.inputs}
+    for name in graph.outputs:
+        last.pop(name, None)
+    return last
 
 
 def _check_input(node: ir.Input, inputs: Mapping[str, np.ndarray | torch.Tensor],
@@ -88,10 +102,12 @@ def _check_input(node: ir.Input, inputs: Mapping[str, np.ndarray | torch.Tensor]
     return x
 
 
-def _recorded(graph: ir.Graph, record: str) -> set[str]:
+def _recorded(graph: ir.Graph, record: str | Collection[str]) -> set[str]:
     if record == "all":
         return {n.name for n in graph.nodes}
     keep = set(graph.outputs)
+    if not isinstance(record, str):
+        return keep | set(record)
     if record == "neurons":
         keep |= {n.name for n in graph.of_kind(ir.LIF, ir.MPBNLIF)}
     elif record != "outputs":

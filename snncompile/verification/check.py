@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,13 @@ from snncompile import ir
 from snncompile.frontend.pytorch.eager import internal_layout, model_input, to_tb
 from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
-from snncompile.verification.compare import compare
+from snncompile.verification.compare import default_pairs, pair_values
+
+CHECK_SAMPLES = 4
+"""Random inputs of the default compile check (`--check-samples` for more)."""
+CHECK_MEMORY = 384 << 20
+"""Bytes of float64 sequences the check lets one chunk of samples take (every node's [T, ...] counted): the
+samples simulated at once, at least 1 (2 for a CIFAR ResNet-19, all of them for the digits models)."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,28 @@ def model_outputs(model: nn.Module, x: torch.Tensor, paths: set[str], layout: st
     """Run a copy of `model` on x ([T, B, ...], given to the model in its input `layout`) recording every call
     of the modules at `paths` (a list per path, in call order): in float64 when the model runs in it, else in
     float32 (some libraries hard-code float32 spikes)."""
-    twin = copy.deepcopy(model).eval()
-    try:
-        recorded, y = _run_recording(twin.double(), x.double(), paths, layout)
-        return recorded, y, torch.float64
-    except (RuntimeError, TypeError):
-        twin = copy.deepcopy(model).eval().float()
-        recorded, y = _run_recording(twin, x.float(), paths, layout)
-        return recorded, y, torch.float32
+    recorded, y, dtype = next(_chunks_recorded(model, x, paths, x.shape[1], layout))
+    return recorded, y, dtype
+
+
+def _chunks_recorded(model: nn.Module, x: torch.Tensor, paths: set[str], chunk: int, layout: str = "tb"
+                     ) -> Iterator[tuple[dict[str, list[np.ndarray]], np.ndarray, torch.dtype]]:
+    """The model's recorded calls and output on successive chunks of `chunk` samples of x [T, B, ...], each on a
+    fresh copy of the model (library neurons may keep state between calls) in float64, or float32 where the
+    model does not run in float64."""
+    dtype: torch.dtype | None = None
+    for start in range(0, x.shape[1], chunk):
+        part = x[:, start:start + chunk]
+        if dtype is None:
+            try:
+                recorded, y = _run_recording(copy.deepcopy(model).eval().double(), part.double(), paths, layout)
+                dtype = torch.float64
+            except (RuntimeError, TypeError):
+                recorded, y = _run_recording(copy.deepcopy(model).eval().float(), part.float(), paths, layout)
+                dtype = torch.float32
+        else:
+            recorded, y = _run_recording(copy.deepcopy(model).eval().to(dtype), part.to(dtype), paths, layout)
+        yield recorded, y, dtype
 
 
 def align_calls(calls: dict[str, list[np.ndarray]], nodes: list[tuple[str, str, tuple[int, ...]]], steps: int,
@@ -152,7 +173,8 @@ def align_calls(calls: dict[str, list[np.ndarray]], nodes: list[tuple[str, str, 
     return aligned, reasons
 
 
-def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None, seed: int = 0) -> torch.Tensor:
+def random_input(graph: ir.Graph, batch: int = CHECK_SAMPLES, timesteps: int | None = None,
+                 seed: int = 0) -> torch.Tensor:
     """Direct-encoded random input in [0, 1), the same image repeated over T steps."""
     (inp,) = graph.of_kind(ir.Input)
     steps = timesteps or graph.timesteps or 4
@@ -161,32 +183,63 @@ def random_input(graph: ir.Graph, batch: int = 16, timesteps: int | None = None,
     return image.unsqueeze(0).expand(steps, *image.shape).contiguous()
 
 
-def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor) -> CheckReport:
+def check_chunk(traced: ir.Graph, timesteps: int) -> int:
+    """Samples per chunk so that one chunk's sequences of every traced node fit in CHECK_MEMORY."""
+    per_sample = sum(int(np.prod(shape)) for shape in traced.shapes.values()) * timesteps * 8
+    return max(1, CHECK_MEMORY // max(per_sample, 1))
+
+
+def _over_time(traced: ir.Graph, out: np.ndarray) -> np.ndarray:
+    """The compiled output as the model returns it (the papers' models average or sum it over time)."""
+    how = traced.metadata.get("output_over_time")
+    return out.mean(0) if how == "mean" else out.sum(0) if how == "sum" else out
+
+
+def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: torch.Tensor,
+                  chunk: int | None = None) -> CheckReport:
     """Per neuron node of the traced IR (every call of a module called several times): spike decisions that
     differ between PyTorch and the traced IR, and between the traced and the compiled IR (lowered MLF levels
-    are summed back); plus the readout difference, with a float-rounding tolerance."""
+    are summed back); plus the readout difference, with a float-rounding tolerance. Runs on `chunk` samples of
+    x at a time (default: check_chunk), so memory does not grow with the number of samples."""
+    chunk = chunk or check_chunk(traced, x.shape[0])
     neurons = float_neurons(traced)
     layout = str(traced.metadata.get("input_layout", "tb"))
-    calls, y, dtype = model_outputs(model, x, {n.origin for n in neurons}, layout)
-    recorded, reasons = align_calls(calls, [(n.name, n.origin, tuple(traced.shapes[n.name])) for n in neurons],
-                                    int(x.shape[0]), int(x.shape[1]))
-    x = x.to(dtype)
-    res = simulate(traced, x, dtype=dtype)
-    cmp = compare(traced, compiled, x)
+    nodes = [(n.name, n.origin, tuple(traced.shapes[n.name])) for n in neurons]
+    pairs = default_pairs(traced, compiled)
+    names_b = [n for _, b in pairs for n in ((b,) if isinstance(b, str) else b)]
+    decisions = {n.name: 0 for n in neurons}
+    model_mism: dict[str, int] = {n.name: 0 for n in neurons}
+    ir_mism: dict[str, int] = {a: 0 for a, _ in pairs}
+    reasons: dict[str, str] = {}
+    error, tolerance, dtype = 0.0, 0.0, torch.float64
+    chunks = _chunks_recorded(model, x, {n.origin for n in neurons}, chunk, layout)
+    for k, (calls, y, dtype) in enumerate(chunks):
+        part = x[:, k * chunk:(k + 1) * chunk].to(dtype)
+        recorded, why = align_calls(calls, nodes, int(part.shape[0]), int(part.shape[1]))
+        reasons.update(why)
+        res = simulate(traced, part, dtype=dtype, record=[n.name for n in neurons])
+        for n in neurons:
+            ref = recorded.get(n.name)
+            ok = ref is not None and model_mism[n.name] >= 0
+            model_mism[n.name] = int(np.sum(ref != res[n.name])) + model_mism[n.name] if ok else -1
+            decisions[n.name] += int(res[n.name].size)
+        out_b = simulate(compiled, part, record=names_b, dtype=dtype)
+        if dtype != torch.float64:  # the IR-vs-IR comparison runs in float64 whatever the model's dtype
+            res = simulate(traced, part, record=[a for a, _ in pairs])
+            cmp_b = simulate(compiled, part, record=names_b)
+        else:
+            cmp_b = out_b
+        for a, b in pairs:
+            ir_mism[a] += int(np.sum(res[a] != pair_values(cmp_b, b)))
+        out = _over_time(traced, out_b.output)
+        error = max(error, float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan"))
+        tolerance = max(tolerance, readout_tolerance(y, dtype))
+        del calls, recorded, res, out_b, cmp_b
     rows = []
     for n in neurons:
-        ref = recorded.get(n.name)
-        mism = -1 if ref is None else int(np.sum(ref != res[n.name]))
         label = n.origin or n.name
         if sum(m.origin == n.origin for m in neurons) > 1:
             label = f"{label} [{n.name}]"
-        rows.append(LayerAgreement(label, int(res[n.name].size), mism, cmp.mismatches.get(n.name),
+        rows.append(LayerAgreement(label, decisions[n.name], model_mism[n.name], ir_mism.get(n.name),
                                    reasons.get(n.name, "")))
-    out = simulate(compiled, x, record="outputs", dtype=dtype).output
-    if traced.metadata.get("output_over_time") == "mean":
-        out = out.mean(0)
-    elif traced.metadata.get("output_over_time") == "sum":
-        out = out.sum(0)
-    error = float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan")
-    tolerance = readout_tolerance(y, dtype)
     return CheckReport(rows, error, str(dtype).removeprefix("torch."), tolerance)

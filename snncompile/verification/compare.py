@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +33,12 @@ class Comparison:
         return self.margin < tolerance
 
 
-def simulate_with_margin(graph: ir.Graph, x: np.ndarray | torch.Tensor) -> tuple[SimResult, float]:
+def simulate_with_margin(graph: ir.Graph, x: np.ndarray | torch.Tensor,
+                         record: str | Collection[str] = "all") -> tuple[SimResult, float]:
     margins: dict[str, float] = {}
     token = MARGINS.set(margins)
     try:
-        result = simulate(graph, x)
+        result = simulate(graph, x, record=record)
     finally:
         MARGINS.reset(token)
     return result, min(margins.values(), default=float("inf"))
@@ -63,7 +64,7 @@ def default_pairs(before: ir.Graph, after: ir.Graph) -> list[tuple[str, str | tu
     return pairs
 
 
-def _values(result: SimResult, names: str | Sequence[str]) -> np.ndarray:
+def pair_values(result: SimResult, names: str | Sequence[str]) -> np.ndarray:
     if isinstance(names, str):
         return result[names]
     total = result[names[0]]
@@ -80,13 +81,13 @@ def compare(before: ir.Graph, after: ir.Graph, x: np.ndarray | torch.Tensor,
     By default every neuron node of `before` is compared with the node of the same name in `after`, or
     with its lowered levels `name.level{k}` (see default_pairs; nodes missing there are skipped), plus
     the outputs. The margin is the minimum over both runs."""
-    res_a, margin_a = simulate_with_margin(before, x)
-    res_b, margin_b = simulate_with_margin(after, x)
-    if nodes is None:
-        nodes = default_pairs(before, after)
+    nodes = default_pairs(before, after) if nodes is None else list(nodes)
+    names_b = [n for _, b in nodes for n in ((b,) if isinstance(b, str) else b)]
+    res_a, margin_a = simulate_with_margin(before, x, record=[a for a, _ in nodes])
+    res_b, margin_b = simulate_with_margin(after, x, record=names_b)
     mismatches, decisions = {}, {}
     for a, b in nodes:
-        sa, sb = res_a[a], _values(res_b, b)
+        sa, sb = res_a[a], pair_values(res_b, b)
         mismatches[a] = int(np.sum(sa != sb))
         decisions[a] = int(sa.size)
     readout_error = 0.0

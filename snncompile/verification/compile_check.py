@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from snncompile.errors import Diagnostic
-from snncompile.verification.check import CheckReport, check_compile, random_input
-
-CHECK_SAMPLES = 16
+from snncompile.verification.check import CHECK_SAMPLES, CheckReport, check_compile, random_input
 
 
 @dataclass(frozen=True)
@@ -89,12 +87,13 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
-def default_check(result: Any, require_exact: bool) -> CheckOutcome:
+def default_check(result: Any, require_exact: bool, samples: int = CHECK_SAMPLES) -> CheckOutcome:
     """Run the check on a CompileResult: its model (PyTorch, the NIR graph, or the ONNX source) against the
-    traced and the compiled graph on CHECK_SAMPLES random direct-encoded inputs."""
-    from snncompile.frontend.pytorch.load import is_onnx_path
+    traced and the compiled graph on `samples` random direct-encoded inputs (the model in chunks that fit
+    check.CHECK_MEMORY)."""
+    from snncompile.frontend.sources import is_onnx_path
 
-    x = random_input(result.traced, batch=CHECK_SAMPLES)
+    x = random_input(result.traced, batch=samples)
     source, note = "pytorch", ""
     if "nir" in result.traced.metadata:  # a .nir source: no PyTorch model
         from snncompile.frontend.nir.reference import check_nir_result

@@ -17,7 +17,8 @@ from snncompile.verification.data import VerifyData
 from snncompile.verification.stages import GraphStage, Layer, Stage, StageOutput
 
 MEMORY_BUDGET = 1 << 30
-"""Bytes the simulator may hold per chunk (it keeps every node's [T, B, ...] output while running)."""
+"""Bytes the simulator may hold per chunk, counted as if it kept every node's [T, B, ...] output (an upper bound:
+it frees each value after its last reader)."""
 MAX_BATCH = 150
 
 

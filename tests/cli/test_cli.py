@@ -67,6 +67,13 @@ def test_compile_writes_artifact_and_check_passes(model_file: Path, tmp_path: Pa
     assert [p["pass"] for p in report["passes"]] and report["layers"]
 
 
+def test_check_samples_sets_the_number_of_random_inputs(model_file: Path) -> None:
+    code, stdout, stderr = run(str(model_file), "--target", "sim", "--check-samples", "5")
+    assert code == 0, stderr
+    assert "check on 5 random inputs" in stdout and "all layers identical" in stdout
+    assert run(str(model_file), "--check-samples", "0")[0] == 2
+
+
 def test_simulate_artifact_matches_model(model_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert run(str(model_file), "-o", str(out), "--no-check")[0] == 0

@@ -113,6 +113,15 @@ def test_record_modes() -> None:
         simulate(g, x, record="everything")
 
 
+def test_record_by_names_keeps_those_nodes_and_the_outputs_with_the_same_values() -> None:
+    g = ir.Graph((inp(), ir.Identity("id", ("input",)), lif("a", ("id",)), lif("b", ("a", ir.Edge("id", 2))),
+                  ir.Identity("out", ("b",))), ("out",))
+    x = x_seq()
+    full, part = simulate(g, x), simulate(g, x, record=["a"])
+    assert set(part.values) == {"a", "out"}
+    assert np.array_equal(part["a"], full["a"]) and np.array_equal(part.output, full.output)
+
+
 def test_torch_and_numpy_inputs_agree_and_dtype_is_respected() -> None:
     g = ir.Graph((inp(), lif("lif", ("input",))), ("lif",))
     x = x_seq()

@@ -13,6 +13,7 @@ from snncompile import ir
 from snncompile.errors import error
 from snncompile.sim.interpreter import SimResult
 from snncompile.targets.loihi.emit import MANIFEST
+from snncompile.targets.loihi.netx_plan import ungroup
 from snncompile.targets.loihi.numerics import simulate_loihi
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, SkipDense, WindowReadout
 
@@ -102,11 +103,32 @@ def _skips(f: h5py.File, names: dict[int, str], shapes: dict[int, tuple[int, ...
     for k in sorted(f.get("snncompile/skip", {}), key=int):
         s = f[f"snncompile/skip/{k}"]
         src, dst = int(s["src"][()]), int(s["dst"][()])
+        if "type" in s and s["type"][()][0] == b"conv":
+            node = _conv_skip(s, f"skip{k}", names[src], shapes[src], shapes[dst])
+            found.append((ir.Edge(node.name, int(s["delay"][()]) + 1), node, dst))
+            continue
         w = _embed(int(np.prod(shapes[dst])), int(np.prod(shapes[src])), np.asarray(s["weight"][()], np.float64),
                    int(s["dst_offset"][()]), int(s["src_offset"][()]))
         node = SkipDense(f"skip{k}", (ir.Edge(names[src]),), weight=w, shape=shapes[dst])
         found.append((ir.Edge(node.name, int(s["delay"][()]) + 1), node, dst))
     return found
+
+
+def _conv_skip(s: h5py.Group, name: str, src: str, src_shape: tuple[int, ...], dst_shape: tuple[int, ...]
+               ) -> ir.Conv2d:
+    """A conv skip record as a Conv2d over whole (stacked) layers: the kernel itself when the blocks are the whole
+    layers, else the kernel ungrouped and placed at the blocks' channels (zeros elsewhere)."""
+    w = np.asarray(s["weight"][()], np.float64)
+    groups = int(s["groups"][()])
+    in_shape, out_shape = tuple(int(v) for v in s["in_shape"][()]), tuple(int(v) for v in s["out_shape"][()])
+    geometry = {k: tuple(int(v) for v in s[k][()]) for k in ("stride", "padding", "dilation")}
+    if in_shape == src_shape and out_shape == dst_shape:
+        return ir.Conv2d(name, (ir.Edge(src),), weight=w, groups=groups, **geometry)  # type: ignore[arg-type]
+    c_in = int(s["src_offset"][()]) // int(np.prod(in_shape[1:]))
+    c_out = int(s["dst_offset"][()]) // int(np.prod(out_shape[1:]))
+    full = np.zeros((dst_shape[0], src_shape[0], *w.shape[2:]))
+    full[c_out:c_out + out_shape[0], c_in:c_in + in_shape[0]] = ungroup(w, groups)
+    return ir.Conv2d(name, (ir.Edge(src),), weight=full, **geometry)  # type: ignore[arg-type]
 
 
 def _readout(f: h5py.File, man: dict[str, Any], names: dict[int, str], shapes: dict[int, tuple[int, ...]],

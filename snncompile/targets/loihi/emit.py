@@ -27,7 +27,10 @@ SEMANTICS = (
     "removing bias integrated during warm-up and state of the previous sample (samples may be streamed back to back)",
     "run timesteps + latency steps per sample; layer i's valid spikes are steps i + 1 .. i + timesteps",
     "skip synapses (group /snncompile/skip) connect layer src's output (torch C-major flat order) to layer dst's "
-    "neuron input through Lava DelayDense with the given extra delay; index 0 is the encoded input",
+    "neuron input with the given extra delay; index 0 is the encoded input; type dense: a weight block at "
+    "(dst_offset, src_offset), Lava DelayDense; type conv: a torch conv (weight [Co, Ci/groups, kh, kw], stride, "
+    "padding, dilation, groups) from the in_shape block at src_offset to the out_shape block at dst_offset, "
+    "Lava DelaySparse",
     "spikes between layers are binary; the input is sent as integer payloads (input.bits > 0: graded)",
 )
 
@@ -41,13 +44,16 @@ def readout_sources(graph: ir.Graph, readout: WindowReadout) -> tuple[list[tuple
         while not isinstance(node, SOURCES):
             chain.append(node)
             node = graph.node(node.inputs[0].src)
-        n = int(np.prod(graph.shapes[node.name]))
-        basis = torch.cat([torch.zeros(1, n), torch.eye(n)]).double().reshape(1, n + 1, *graph.shapes[node.name])
+        classes, shape = readout.weight.shape[0], graph.shapes[node.name]
+        # row c of M is the gradient of logit c (the chain is affine): classes backward passes, never an n x n basis
+        x = torch.zeros((1, classes, *shape), dtype=torch.float64, requires_grad=True)
+        y = x
         for op in reversed(chain):
-            basis = FLOAT_OPS[type(op)](op, [basis])
-        image = basis[0].reshape(n + 1, -1).numpy() @ readout.weight.T
-        const = const + image[0]
-        sources.append((node.name, (image[1:] - image[0]).T))
+            y = FLOAT_OPS[type(op)](op, [y])
+        logits = y @ torch.from_numpy(np.array(readout.weight)).T  # [1, classes (copies of the input), classes]
+        (grad,) = torch.autograd.grad(logits, x, grad_outputs=torch.eye(classes, dtype=torch.float64)[None])
+        const = const + logits[0, 0].detach().numpy()
+        sources.append((node.name, grad[0].reshape(classes, -1).numpy()))
     return sources, const
 
 
@@ -142,6 +148,13 @@ def write_network(path: Path, graph: ir.Graph, layers: list[NetxLayer], skips: l
             for key in ("src", "dst", "src_offset", "dst_offset", "delay"):
                 _dataset(sg, key, np.int64(getattr(s, key)))
             _dataset(sg, "weight", s.weight.astype(np.float32))
+            _dataset(sg, "type", np.array([s.kind.encode()], dtype="S10"))
+            if s.kind == "conv":
+                for key in ("stride", "padding", "dilation"):
+                    _dataset(sg, key, np.array(s.conv[key], dtype=np.int64))
+                _dataset(sg, "groups", np.int64(s.conv["groups"]))
+                _dataset(sg, "in_shape", np.array(s.in_shape, dtype=np.int64))
+                _dataset(sg, "out_shape", np.array(s.out_shape, dtype=np.int64))
         if readout is not None:
             for k, (layer_index, offset, matrix) in enumerate(readout[0]):
                 rg = f.create_group(f"snncompile/readout/{k}")
@@ -201,8 +214,9 @@ def build_manifest(graph: ir.Graph, meta: dict[str, Any], layers: list[NetxLayer
             "members": [{"node": m.name, "origin": m.origin, "offset": k * la.size, "size": la.size,
                          "ledger": meta["ledger"][m.name]} for k, m in enumerate(la.members)],
         } for la, h in zip(layers, hdf5_index, strict=True)],
-        "skips": [{"index": k, "src": s.src, "dst": s.dst, "delay": s.delay, "shape": list(s.weight.shape),
-                   "nonzero": int(np.count_nonzero(s.weight))} for k, s in enumerate(skips)],
+        "skips": [{"index": k, "src": s.src, "dst": s.dst, "delay": s.delay, "type": s.kind,
+                   "shape": list(s.weight.shape), "nonzero": int(np.count_nonzero(s.weight))}
+                  for k, s in enumerate(skips)],
         "readout": None if readout is None else {
             "kind": "host linear map of spike counts",
             "formula": "logits = sum_k weight_k @ counts_k / timesteps + bias; counts_k = spikes of layer k over "

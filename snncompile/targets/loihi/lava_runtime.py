@@ -83,21 +83,46 @@ def _flat(port: Any, rank: int) -> Any:
     return port.transpose([2, 1, 0]).flatten() if rank == 3 else port
 
 
+def conv_connections(s: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A conv skip record as (rows, cols, weights) of its synapses in flat torch C-major order, offsets applied:
+    one entry per (output neuron, kernel tap) that reads a real input (padding taps dropped)."""
+    w = np.asarray(s["weight"][()], np.float64)
+    (sh, sw), (ph, pw), (dh, dw) = (tuple(int(v) for v in s[k][()]) for k in ("stride", "padding", "dilation"))
+    groups = int(s["groups"][()])
+    (ci, hi, wi), (co, ho, wo) = (tuple(int(v) for v in s[k][()]) for k in ("in_shape", "out_shape"))
+    cig, per = ci // groups, co // groups
+    o, y, x, i, ky, kx = np.meshgrid(np.arange(co), np.arange(ho), np.arange(wo), np.arange(cig),
+                                     np.arange(w.shape[2]), np.arange(w.shape[3]), indexing="ij")
+    iy, ix, c = y * sh - ph + ky * dh, x * sw - pw + kx * dw, (o // per) * cig + i
+    valid = (iy >= 0) & (iy < hi) & (ix >= 0) & (ix < wi) & (w[o, i, ky, kx] != 0)
+    rows = (o * ho + y) * wo + x
+    cols = (c * hi + iy) * wi + ix
+    return (rows[valid] + int(s["dst_offset"][()]), cols[valid] + int(s["src_offset"][()]), w[o, i, ky, kx][valid])
+
+
 def _add_skips(f: h5py.File, man: dict[str, Any], net: Any, source: Any) -> list[Any]:
     from lava.proc.dense.process import DelayDense
+    from lava.proc.sparse.process import DelaySparse
+    from scipy.sparse import csr_matrix
 
     shapes = {0: tuple(f["layer/0/shape"][()]), **{la["index"]: tuple(la["shape"]) for la in man["layers"]}}
     procs = []
     for k in sorted(f.get("snncompile/skip", {}), key=int):
         s = f[f"snncompile/skip/{k}"]
         src, dst = int(s["src"][()]), int(s["dst"][()])
-        block = np.asarray(s["weight"][()], np.float64)
-        w = np.zeros((int(np.prod(shapes[dst])), int(np.prod(shapes[src]))))
-        r, c = int(s["dst_offset"][()]), int(s["src_offset"][()])
-        w[r:r + block.shape[0], c:c + block.shape[1]] = block
         bits = man["netx"]["input_message_bits"] if src == 0 else 0
         delay = int(s["delay"][()])
-        proc = DelayDense(weights=w.astype(int), delays=delay, max_delay=delay, num_message_bits=bits)
+        size = (int(np.prod(shapes[dst])), int(np.prod(shapes[src])))
+        if "type" in s and s["type"][()][0] == b"conv":  # synapse by synapse, never the N x N matrix
+            rows, cols, vals = conv_connections(s)
+            w = csr_matrix((vals.astype(int), (rows, cols)), shape=size)
+            proc = DelaySparse(weights=w, delays=delay, max_delay=delay, num_message_bits=bits)
+        else:
+            block = np.asarray(s["weight"][()], np.float64)
+            w = np.zeros(size)
+            r, c = int(s["dst_offset"][()]), int(s["src_offset"][()])
+            w[r:r + block.shape[0], c:c + block.shape[1]] = block
+            proc = DelayDense(weights=w.astype(int), delays=delay, max_delay=delay, num_message_bits=bits)
         out = source.s_out if src == 0 else net.layers[src - 1].out
         _flat(out, len(shapes[src])).connect(proc.s_in)
         port = proc.a_out if len(shapes[dst]) == 1 else proc.a_out.reshape(shapes[dst]).transpose([2, 1, 0])

@@ -4,7 +4,8 @@ Layer i (chain index, input 0) stacks its member populations: rank 1 as (K·N,),
 member k at flat offset k·size (torch C-major order). Its chain synapse merges every synapse from a
 member of layer i−1 into one block matrix / block conv (grouped convs expanded to groups = 1 when
 stacked); a conv layer with no such synapse gets an all-zero conv of a fitting geometry. Every other
-synapse becomes a skip record: a dense matrix between member blocks plus its extra delay (hop − 1).
+synapse becomes a skip record between member blocks plus its extra delay (hop − 1), kept structural: a conv
+skip is its kernel and geometry (never an N x N matrix), a dense skip its weight matrix.
 """
 
 from __future__ import annotations
@@ -23,12 +24,31 @@ from snncompile.targets.loihi.structure import layers_of
 
 @dataclass
 class Skip:
+    """A synapse from member block `src_offset` (flat) of layer `src` to block `dst_offset` of layer `dst`:
+    kind "dense" (weight [block out, block in]) or "conv" (weight: the kernel; `conv`: stride, padding,
+    dilation, groups; `in_shape` / `out_shape`: the member blocks' shapes)."""
+
     src: int
     dst: int
     src_offset: int
     dst_offset: int
     delay: int
     weight: np.ndarray
+    kind: str = "dense"
+    conv: dict[str, Any] = field(default_factory=dict)
+    in_shape: ir.Shape = ()
+    out_shape: ir.Shape = ()
+
+
+def skip_record(syn: ir.Op, src: int, dst: int, src_offset: int, dst_offset: int, delay: int,
+                in_shape: ir.Shape, out_shape: ir.Shape) -> Skip:
+    """The skip record of a synapse: a conv keeps its kernel and geometry."""
+    if isinstance(syn, ir.Conv2d):
+        geometry = {"stride": syn.stride, "padding": syn.padding, "dilation": syn.dilation, "groups": syn.groups}
+        return Skip(src, dst, src_offset, dst_offset, delay, np.asarray(syn.weight), "conv", geometry,
+                    tuple(in_shape), tuple(out_shape))
+    return Skip(src, dst, src_offset, dst_offset, delay, dense_matrix(syn, in_shape), "dense", {},
+                tuple(in_shape), tuple(out_shape))
 
 
 @dataclass
@@ -58,7 +78,8 @@ def _source(graph: ir.Graph, syn: ir.Op) -> str:
 
 
 def dense_matrix(syn: ir.Op, in_shape: ir.Shape) -> np.ndarray:
-    """A synapse as a matrix [out flat, in flat] in torch C-major order (conv: by convolving a basis)."""
+    """A synapse as a matrix [out flat, in flat] in torch C-major order (conv: by convolving a basis; small
+    graphs and tests only: O(N²) memory)."""
     if isinstance(syn, ir.Dense):
         return np.asarray(syn.weight)
     n = int(np.prod(in_shape))
@@ -115,8 +136,8 @@ def plan_netx(graph: ir.Graph) -> tuple[list[NetxLayer], list[Skip]]:
                     chain.append((a, b, syn))
                     continue
                 src_size = int(np.prod(graph.shapes[_source(graph, syn)]))
-                skips.append(Skip(src_layer, layer.index, b * src_size, a * layer.size, e.delay - 1,
-                                  dense_matrix(syn, graph.shapes[syn.inputs[0].src])))
+                skips.append(skip_record(syn, src_layer, layer.index, b * src_size, a * layer.size, e.delay - 1,
+                                         graph.shapes[syn.inputs[0].src], layer.member_shape))
         prev_member = int(np.prod(inp.shape)) if layer.index == 1 else layers[layer.index - 2].size
         _chain_weight(layer, chain, prev_shape, prev_member, graph)
     return layers, skips

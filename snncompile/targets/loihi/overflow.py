@@ -36,16 +36,18 @@ def unpipelined(graph: ir.Graph) -> ir.Graph:
     return graph.with_nodes(nodes)
 
 
-def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int = 128) -> dict[str, float]:
-    """Largest |synaptic drive| / θ per scheduled population on the calibration data (empty without data)."""
+def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int = 8) -> dict[str, float]:
+    """Largest |synaptic drive| / θ per scheduled population on the calibration data (empty without data),
+    `batch` samples at a time, recording only the synapses that feed a population."""
     if calibration is None:
         return {}
     from snncompile.sim.interpreter import simulate
 
     flat = unpipelined(graph)
+    synapses = {e.src for pop in flat.of_kind(ir.LIF) for e in pop.inputs}
     drives: dict[str, float] = {}
     for start in range(0, calibration.shape[1], batch):
-        result = simulate(flat, calibration[:, start:start + batch])
+        result = simulate(flat, calibration[:, start:start + batch], record=synapses)
         for pop in flat.of_kind(ir.LIF):
             total = _current(pop, cast(np.ndarray, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs)))
             gain = 1.0 if pop.gain is None else np.abs(pop.gain)

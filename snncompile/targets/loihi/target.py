@@ -14,6 +14,7 @@ from snncompile.passes.pipelines import float_passes
 from snncompile.targets.base import Target
 from snncompile.targets.loihi.caps import LOIHI_CAPABILITIES, LoihiOptions
 from snncompile.targets.loihi.cuba import LoihiCurrentNeurons
+from snncompile.targets.loihi.fold_pool import LoihiFoldPool
 from snncompile.targets.loihi.quantize import LoihiQuantize
 from snncompile.targets.loihi.rules import loihi_rules
 from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
@@ -21,7 +22,7 @@ from snncompile.targets.loihi.schedule import LoihiSchedule, LowerMaxPool
 
 def loihi_passes(options: LoihiOptions) -> tuple[Pass, ...]:
     """The Loihi passes that follow the float pipeline."""
-    return (LoihiCurrentNeurons(), LowerMaxPool(), LoihiSchedule(timesteps=options.timesteps),
+    return (LoihiFoldPool(), LoihiCurrentNeurons(), LowerMaxPool(), LoihiSchedule(timesteps=options.timesteps),
             LoihiQuantize(options=options))
 
 

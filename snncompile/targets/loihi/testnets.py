@@ -188,3 +188,35 @@ def stress_graph(timesteps: int = 12, seed: int = 4, fan_in: int = 600) -> ir.Gr
     graph = ir.Graph(tuple(nodes), ("lif1",), {"timesteps": timesteps, "loihi": meta})
     ir.verify_or_raise(graph)
     return graph
+
+
+def shortcut_pool_net(timesteps: int = 6, seed: int = 8) -> ir.Graph:
+    """A downsampling block whose strided 1x1 conv shortcut skips a layer, then avgpool -> dense and a global
+    avgpool -> dense head (the ResNet-19 head): pooling folded into the dense weights (loihi-fold-pool)."""
+    b = Builder((2, 8, 8), seed, timesteps)
+    x = b.lif("stem", [b.conv("stem.conv", "input", 4, 3, gain=2.0, bias=0.2)])
+    m = b.lif("b1.lif1", [b.conv("b1.conv1", x, 6, 3, stride=(2, 2), gain=2.0)])
+    o = b.lif("b1.lif2", [b.conv("b1.conv2", m, 6, 3, gain=1.5),
+                          b.conv("b1.sc", x, 6, 1, stride=(2, 2), padding=(0, 0), gain=1.5)], theta=0.6)
+    p = b.lif("pool.lif", [b.conv("pool.conv", b.pool("pool", o, 2), 6, 1, padding=(0, 0), gain=3.0)], theta=0.3)
+    g = b.pool("gap", p, 2)
+    d = b.lif("fc", [b.dense("fc.syn", g, 12, gain=3.0, bias=0.2)], theta=0.3)
+    return b.readout(d)
+
+
+def mlf_skip_net(timesteps: int = 6, seed: int = 9, levels: tuple[float, ...] = (0.5, 1.5)) -> ir.Graph:
+    """Stacked MLF levels on both ends of strided conv skips (a DS-ResNet shortcut): every skip runs between
+    member blocks at non-zero offsets of its source and destination layers."""
+    b = Builder((1, 8, 8), seed, timesteps)
+    syn = b.conv("conv0", "input", 3, 3, gain=3.0, bias=0.3)
+    lv0 = [b.lif(f"mlf0.level{k}", [syn], theta=v) for k, v in enumerate(levels)]
+    w1 = b.rng.normal(0, 0.6, (4, 3, 3, 3))
+    c1 = [b._add(ir.Conv2d(f"conv1.from.{n}", (ir.Edge(n),), "conv1", weight=w1, padding=(1, 1)), (4, 8, 8))
+          for n in lv0]
+    lv1 = [b.lif(f"mlf1.level{k}", c1, theta=v) for k, v in enumerate(levels)]
+    w2, ws = b.rng.normal(0, 0.5, (5, 4, 3, 3)), b.rng.normal(0, 0.8, (5, 3, 1, 1))
+    c2 = [b._add(ir.Conv2d(f"conv2.from.{n}", (ir.Edge(n),), "conv2", weight=w2, stride=(2, 2), padding=(1, 1)),
+                 (5, 4, 4)) for n in lv1]
+    sc = [b._add(ir.Conv2d(f"sc.from.{n}", (ir.Edge(n),), "sc", weight=ws, stride=(2, 2)), (5, 4, 4)) for n in lv0]
+    lv2 = [b.lif(f"mlf2.level{k}", c2 + sc, theta=v) for k, v in enumerate(levels)]
+    return b.readout(b.lif("out", [b.dense(f"fc.from.{n}", n, 6, gain=2.0) for n in lv2], theta=0.5))

@@ -61,7 +61,8 @@ def test_manifest_describes_schedule_ledger_encoding_and_readout(tmp_path: Path)
     assert man["readout"]["classes"] == 4 and man["semantics"]
 
 
-@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net"])
+@pytest.mark.parametrize("name", ["dense_chain", "conv_chain", "mlf_net", "residual_net", "cuba_net",
+                                  "shortcut_pool_net", "mlf_skip_net"])
 def test_artifact_reads_back_to_the_same_spikes_and_logits(name: str, tmp_path: Path) -> None:
     q, out = emitted(name, tmp_path)
     man = json.loads((out / "manifest.json").read_text())
@@ -109,3 +110,29 @@ def test_compile_errors_leave_no_output(tmp_path: Path) -> None:
     with pytest.raises(snncompile.CompileError) as err:
         snncompile.compile(model, "loihi", tmp_path / "bad")
     assert "SNC610" in err.value.codes and not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize(("stride", "padding", "dilation", "groups", "k"),
+                         [((1, 1), (1, 1), (1, 1), 1, 3), ((2, 2), (0, 0), (1, 1), 1, 1),
+                          ((2, 1), (1, 2), (1, 2), 2, 3), ((1, 1), (0, 0), (1, 1), 4, 1)])
+def test_lava_conv_skip_synapses_equal_the_dense_matrix(stride: tuple[int, int], padding: tuple[int, int],
+                                                        dilation: tuple[int, int], groups: int, k: int) -> None:
+    """The Lava runtime builds a conv skip synapse by synapse; placed at its offsets it is the conv's matrix."""
+    from snncompile.targets.loihi.lava_runtime import conv_connections
+    from snncompile.targets.loihi.netx_plan import dense_matrix
+
+    rng = np.random.default_rng(0)
+    conv = ir.Conv2d("c", ("x",), weight=rng.integers(-3, 4, (4, 4 // groups, k, k)).astype(float), stride=stride,
+                     padding=padding, dilation=dilation, groups=groups)
+    in_shape = (4, 7, 6)
+    out_shape = conv.infer_shape([in_shape])
+    record = {"weight": conv.weight, "stride": np.array(stride), "padding": np.array(padding),
+              "dilation": np.array(dilation), "groups": np.int64(groups), "in_shape": np.array(in_shape),
+              "out_shape": np.array(out_shape), "src_offset": np.int64(168), "dst_offset": np.int64(5)}
+    rows, cols, vals = conv_connections(record)
+    n_out, n_in = int(np.prod(out_shape)), int(np.prod(in_shape))
+    got = np.zeros((n_out + 5, n_in + 168))
+    np.add.at(got, (rows, cols), vals)
+    want = np.zeros_like(got)
+    want[5:, 168:] = dense_matrix(conv, in_shape)
+    np.testing.assert_array_equal(got, want)

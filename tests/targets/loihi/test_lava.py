@@ -26,7 +26,8 @@ from snncompile.targets.loihi.ops import LoihiLIF
 ROOT = Path(__file__).resolve().parents[3]
 LAVA_PYTHON = ROOT / ".venv-lava" / "bin" / "python"
 RUNTIME = ROOT / "snncompile" / "targets" / "loihi" / "lava_runtime.py"
-NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "stress_graph", "wide_dense", "image_dense", "cuba_net"]
+NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "stress_graph", "wide_dense", "image_dense", "cuba_net",
+        "shortcut_pool_net", "mlf_skip_net"]
 SAMPLES = 3
 
 if not LAVA_PYTHON.exists():
