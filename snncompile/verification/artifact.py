@@ -63,9 +63,9 @@ def verify_artifact(directory: Path, data: str | os.PathLike[str] | None = "digi
     nir = record.get("nir") or {}
     extra = {} if not str(path).endswith(".nir") else {"nir_dt": nir.get("dt"), "nir_convention":
                                                         nir.get("convention", "auto"), "nir_reset": nir.get("reset")}
-    _module, shape, steps = _model_and_shape(path, record.get("input_shape"), record.get("timesteps"),
-                                            bool(record.get("trust_pickle")), record.get("factory"))
-    vdata = load_data(data, shape, steps).head(kwargs.pop("samples", None))
+    _module, shape, steps, classes = _model_and_shape(path, record.get("input_shape"), record.get("timesteps"),
+                                                     bool(record.get("trust_pickle")), record.get("factory"))
+    vdata = load_data(data, shape, steps, classes).head(kwargs.pop("samples", None))
     compiled = compile_for_verify(path, target, vdata, calibrate=False, input_shape=record.get("input_shape"),
                                   timesteps=record.get("timesteps"), trust_pickle=bool(record.get("trust_pickle")),
                                   factory=record.get("factory"), **extra)

@@ -107,10 +107,10 @@ def _checks(report: VerifyReport) -> list[Diagnostic]:
     stats = report.stats
     for stage, missing in stats.not_recorded.items():
         names = [la.label for la in report.layers if la.name in missing]
-        first = next(iter(missing.values()))
+        reason = next(iter(missing.values()))
         found.append(Diagnostic("SNC904", f"{stage}: compared {len(report.layers) - len(names)} of "
                                 f"{len(report.layers)} neuron layers; not compared: {', '.join(names[:4])}"
-                                f"{', ...' if len(names) > 4 else ''} ({first})",
+                                f"{', ...' if len(names) > 4 else ''} ({reason})",
                                 hint="each neuron module must return its spikes as [T, B, ...] or [T·B, ...] "
                                      "once per IR node (or once per timestep inside a time-loop container)"))
     tolerance = readout_tolerance(np.array([stats.logit_scale]), stats.reference_dtype)
