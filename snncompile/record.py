@@ -7,7 +7,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def options_from_json(options_type: type[Any], data: Mapping[str, Any]) -> tuple
                 problems.append("the artifact was calibrated on an in-memory array (sha256 "
                                 f"{value.get('array_sha256', '?')[:12]}), which the record cannot reproduce")
                 continue
-            spec = value.get("path", value["spec"])
+            spec = cast(str, value.get("path", value["spec"]))  # both written as str by calibration_record
             if "sha256" in value and (not Path(spec).is_file() or sha256_file(spec) != value["sha256"]):
                 problems.append(f"calibration file {spec} is missing or changed since the compile")
             value = spec

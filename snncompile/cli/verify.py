@@ -138,11 +138,11 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
                   lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
                   progress=sys.stderr.isatty() if progress is None else progress)
     if model.is_dir():
-        report = verify(model, data=data, **common)  # type: ignore[arg-type]
+        report = verify(model, data=data, **common)
     else:
         report = verify(model, configured_target(target, **flags), data, input_shape=input_shape,
                         timesteps=timesteps, trust_pickle=trust_pickle, factory=factory,
-                        calibrate_on_scored=calibrate_on_scored, layout=layout, **common)  # type: ignore[arg-type]
+                        calibrate_on_scored=calibrate_on_scored, layout=layout, **common)
     print_report(report)
     for d in report.compiled.result.diagnostics:
         click.echo(d.render(), err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -163,9 +164,13 @@ class MPBNLIF(nn.Module):
 def official_mpbn_threshold(m: nn.Module) -> torch.Tensor:
     """θ_eff per channel of the official MPBN code's LIFAct (yfguo91/MPBN: fires when bn(mem)/V_th > 0.5),
     signed as MPBNLIF.folded_threshold: sign(γ)·(μ + (0.5·V_th − β)·√(σ² + ε)/γ)."""
-    bn = m.bn
+    bn = cast(nn.BatchNorm2d, m.bn)  # LIFAct's `bn` (deployability_penalty selects LIFAct by its BatchNorm2d)
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
+        raise ValueError(f"{type(m).__qualname__}.bn has no running statistics (track_running_stats=False): "
+                         "its folded threshold is undefined")
     gamma = torch.where(bn.weight == 0, torch.full_like(bn.weight, 1e-12), bn.weight)
-    theta = bn.running_mean + (0.5 * float(m.V_th) - bn.bias) * torch.sqrt(bn.running_var + bn.eps) / gamma
+    theta = mean + (0.5 * float(cast(float, m.V_th)) - bn.bias) * torch.sqrt(var + bn.eps) / gamma
     return torch.sign(gamma) * theta
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from snncompile.errors import CompileError, error
 from snncompile.frontend.pytorch.converters import ConvertContext, register_named_converter
 
 Builder = Callable[[ConvertContext, list[str]], str]
+T = TypeVar("T")
 
 
 def qualified(m: nn.Module) -> str:
@@ -46,6 +47,12 @@ def require(m: nn.Module, path: str, repo: str, attributes: dict[str, type | tup
         if not isinstance(getattr(m, name, None), kinds):
             names = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
             raise mismatch(path, m, repo, f"has no attribute `{name}` of type {names}")
+
+
+def attr(m: nn.Module, name: str, kind: type[T]) -> T:
+    """m.<name> typed as `kind`, for an attribute require() has checked (torch types module attributes as
+    Tensor | Module)."""
+    return cast(T, getattr(m, name))
 
 
 def constants(m: nn.Module, path: str, repo: str, names: tuple[str, ...]) -> dict[str, float]:

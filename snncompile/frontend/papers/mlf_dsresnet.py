@@ -22,6 +22,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.frontend.papers.match import (
+    attr,
     bn_stats,
     check_steps,
     constants,
@@ -77,7 +78,8 @@ def td_batchnorm(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]
     require(m, path, REPO, {"bn": nn.BatchNorm2d, "alpha": (int, float)})
     need_axes(ctx, path, m, REPO, ("TB",), None, LAYOUT)
     vth = constants(m, path, REPO, ("Vth",))["Vth"]
-    fields: dict[str, Any] = dict(bn_stats(m.bn, path, m), scale=float(m.alpha) * vth, eps_inside=False)
+    fields: dict[str, Any] = dict(bn_stats(attr(m, "bn", nn.BatchNorm2d), path, m),
+                                  scale=float(attr(m, "alpha", float)) * vth, eps_inside=False)
 
     def build(c: ConvertContext, ins: list[str]) -> str:
         return c.add(ir.BatchNorm, ins, path, **fields)

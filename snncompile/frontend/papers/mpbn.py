@@ -21,6 +21,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.frontend.papers.match import (
+    attr,
     bn_stats,
     channel,
     check_steps,
@@ -56,16 +57,17 @@ def lif_act(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> 
     require(m, path, REPO, {"step": int, "V_th": (int, float), "bn": nn.BatchNorm2d})
     _spiking(m, path)
     need_axes(ctx, path, m, REPO, ("T", "B"), None, LAYOUT)
-    check_steps(ctx, path, m, m.step)
+    step = attr(m, "step", int)
+    check_steps(ctx, path, m, step)
     shape = ctx.shape(inputs[0])
-    stats = bn_stats(m.bn, path, m)
+    stats = bn_stats(attr(m, "bn", nn.BatchNorm2d), path, m)
     fields: dict[str, Any] = {name: channel(stats[name], shape) for name in ("mean", "var", "weight", "bias")}
 
     def build(c: ConvertContext, ins: list[str]) -> str:
         return c.add(ir.MPBNLIF, ins, path, decay=full(DECAY, c.shape(ins[0])), eps=stats["eps"],
-                     v_th=float(m.V_th), fire_level=FIRE_LEVEL, reset="zero", **fields)
+                     v_th=float(attr(m, "V_th", float)), fire_level=FIRE_LEVEL, reset="zero", **fields)
 
-    probe(m, path, REPO, build, shape, m.step, _identity, _identity, scale=2.0,
+    probe(m, path, REPO, build, shape, step, _identity, _identity, scale=2.0,
           what=f"an MPBN LIF with decay {DECAY}, firing bn(mem)/V_th > {FIRE_LEVEL}, hard reset of the raw membrane")
     return build(ctx, inputs)
 
@@ -74,7 +76,7 @@ def my_batchnorm3d(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[st
     require(m, path, REPO, {"bn": nn.BatchNorm3d, "step": int})
     _spiking(m, path)
     need_axes(ctx, path, m, REPO, ("T", "B"), None, LAYOUT)
-    fields = bn_stats(m.bn, path, m)
+    fields = bn_stats(attr(m, "bn", nn.BatchNorm3d), path, m)
 
     def build(c: ConvertContext, ins: list[str]) -> str:
         return c.add(ir.BatchNorm, ins, path, scale=1.0, eps_inside=True, **fields)
@@ -91,7 +93,8 @@ def td_batchnorm2d(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[st
         raise mismatch(path, m, REPO, "is not a BatchNorm2d subclass")
     _spiking(m, path)
     need_axes(ctx, path, m, REPO, ("T", "B"), None, LAYOUT)
-    fields = dict(bn_stats(m, path, m), scale=float(m.alpha) * float(m.V_th), eps_inside=True)
+    fields = dict(bn_stats(m, path, m), scale=float(attr(m, "alpha", float)) * float(attr(m, "V_th", float)),
+                  eps_inside=True)
 
     def build(c: ConvertContext, ins: list[str]) -> str:
         return c.add(ir.BatchNorm, ins, path, **fields)
@@ -102,12 +105,12 @@ def td_batchnorm2d(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[st
 
 
 def _wrapper(attribute: str) -> Any:
-    def convert(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+    def convert(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
         """The wrapped layer on [T·B, ...] (SpikePool) or per timestep (SpikeConv): the same IR per step."""
         require(m, path, REPO, {attribute: nn.Module, "step": int})
         _spiking(m, path)
         axes = need_axes(ctx, path, m, REPO, ("T", "B"), None, LAYOUT)
-        check_steps(ctx, path, m, m.step)
+        check_steps(ctx, path, m, attr(m, "step", int))
         outer = ctx.batch_dims, ctx.axes
         ctx.batch_dims, ctx.axes = 1, ("TB", *axes[2:])
         try:
@@ -130,10 +133,10 @@ def layout_hint(model: nn.Module) -> tuple[str, int] | None:
                                  f"(_spiking is not True), e.g. `{ann[0] or type(model).__name__}`",
                                  "call model.set_spike_state(True) before saving or compiling (as the "
                                  "repository's evaluation does)")
-        return "repeat", model.step
+        return "repeat", attr(model, "step", int)
     for m in model.modules():
         if type(m).__qualname__ == "LIFAct" and isinstance(getattr(m, "step", None), int):
-            return "tb", m.step
+            return "tb", attr(m, "step", int)
     return None
 
 

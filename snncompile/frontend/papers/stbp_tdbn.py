@@ -20,6 +20,7 @@ from torch import nn
 
 from snncompile import ir
 from snncompile.frontend.papers.match import (
+    attr,
     bn_stats,
     check_steps,
     constants,
@@ -48,7 +49,8 @@ def lif_spike(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -
     """ir.LIF: decay TAU, threshold VTH, strict, reset to zero (the reset multiplies by 1 − o[t−1])."""
     require(m, path, REPO, {"steps": int})
     need_axes(ctx, path, m, REPO, ("B",), "T", LAYOUT)
-    check_steps(ctx, path, m, m.steps)
+    steps = attr(m, "steps", int)
+    check_steps(ctx, path, m, steps)
     k = constants(m, path, REPO, ("TAU", "VTH"))
     shape = ctx.shape(inputs[0])
 
@@ -56,7 +58,7 @@ def lif_spike(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -
         return c.add(ir.LIF, ins, path, decay=full(k["TAU"], c.shape(ins[0])),
                      threshold=full(k["VTH"], (1, *c.shape(ins[0]))), comparison=">", reset="zero")
 
-    probe(m, path, REPO, build, shape, m.steps, _time_last, _time_first, scale=k["VTH"] * 2,
+    probe(m, path, REPO, build, shape, steps, _time_last, _time_first, scale=k["VTH"] * 2,
           what=f"a LIF with decay TAU = {k['TAU']}, threshold VTH = {k['VTH']}, reset to zero")
     return build(ctx, inputs)
 
@@ -67,7 +69,7 @@ def td_batchnorm(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]
         require(m, path, REPO, {"alpha": (int, float)})
         need_axes(ctx, path, m, REPO, ("B",), "T", LAYOUT)
         vth = constants(m, path, REPO, ("VTH",))["VTH"]
-        fields: dict[str, Any] = dict(bn_stats(m, path, m), scale=float(m.alpha) * vth, eps_inside=True)
+        fields: dict[str, Any] = dict(bn_stats(m, path, m), scale=float(attr(m, "alpha", float)) * vth, eps_inside=True)
         shape = ctx.shape(inputs[0])
 
         def build(c: ConvertContext, ins: list[str]) -> str:
@@ -84,21 +86,23 @@ def td_batchnorm(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]
                    "wrapping a BatchNorm2d `bn` (MLF-DSResNet)")
 
 
-def td_layer(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str:
+def td_layer(ctx: ConvertContext, m: nn.Module, path: str, inputs: list[str]) -> str | tuple[str | None, ...]:
     """`layer` per timestep (it sees [B, ...]), then `bn` on the time-last tensor."""
     require(m, path, REPO, {"layer": nn.Module, "steps": int})
     axes = need_axes(ctx, path, m, REPO, ("B",), "T", LAYOUT)
-    check_steps(ctx, path, m, m.steps)
+    check_steps(ctx, path, m, attr(m, "steps", int))
     bn = getattr(m, "bn", None)
     if bn is not None and not isinstance(bn, nn.Module):
         raise mismatch(path, m, REPO, "has a `bn` that is not a module")
     outer = ctx.batch_dims, ctx.axes
     ctx.batch_dims, ctx.axes = 1, axes[:-1]
     try:
-        out = ctx.convert(m.layer, f"{path}.layer", inputs)
+        out = ctx.convert(attr(m, "layer", nn.Module), f"{path}.layer", inputs)
     finally:
         ctx.batch_dims, ctx.axes = outer
     if bn is not None:
+        if not isinstance(out, str):
+            raise mismatch(path, m, REPO, "has a `layer` with several outputs before its `bn`")
         out = ctx.convert(bn, f"{path}.bn", [out])
     return out
 
@@ -107,7 +111,7 @@ def layout_hint(model: nn.Module) -> tuple[str, int] | None:
     """Models built from these modules take time-last input; T is the modules' `steps`."""
     for m in model.modules():
         if type(m).__qualname__ in ("LIFSpike", "tdLayer") and isinstance(getattr(m, "steps", None), int):
-            return "time_last", m.steps
+            return "time_last", attr(m, "steps", int)
     return None
 
 

@@ -229,8 +229,8 @@ class EagerTracer:
         if self.paused:
             return out
         name = getattr(func, "__name__", str(func))
-        recorded = [(a, self.lookup(a)) for a in _flat((args, kwargs)) if isinstance(a, torch.Tensor)]
-        recorded = [(a, v) for a, v in recorded if v is not None]
+        looked_up = [(a, self.lookup(a)) for a in _flat((args, kwargs)) if isinstance(a, torch.Tensor)]
+        recorded = [(a, v) for a, v in looked_up if v is not None]
         if name in _ZEROS:  # torch.zeros(...), zeros_like(x): an accumulator, whatever it was shaped after
             self.bind(out, ZERO)
             return out
@@ -397,17 +397,20 @@ class EagerTracer:
             seen.add(id(module))
             leaf = not inside_leaf and self.is_leaf(module)
             forward = module.forward
+            wrapped: Callable[..., Any]
             if leaf:
-                def wrapped(*a: Any, _m: nn.Module = module, _p: str = path, _f: Any = forward, **k: Any) -> Any:
+                def leaf_forward(*a: Any, _m: nn.Module = module, _p: str = path, _f: Any = forward, **k: Any) -> Any:
                     return self.call_leaf(_m, _p, _f, a, k)
+                wrapped = leaf_forward
             else:
-                def wrapped(*a: Any, _p: str = path, _f: Any = forward, **k: Any) -> Any:
+                def scoped_forward(*a: Any, _p: str = path, _f: Any = forward, **k: Any) -> Any:
                     self.where.append(_p)
                     try:
                         return _f(*a, **k)
                     finally:
                         self.where.pop()
-            module.forward = wrapped  # type: ignore[method-assign]
+                wrapped = scoped_forward
+            module.forward = wrapped
             patched.append(module)
             for child_name, child in module.named_children():
                 patch(child, f"{path}.{child_name}" if path else child_name, inside_leaf or leaf)

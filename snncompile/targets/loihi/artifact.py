@@ -100,6 +100,7 @@ def _step(ledger: dict[str, Any]) -> float:
 def _skips(f: h5py.File, names: dict[int, str], shapes: dict[int, tuple[int, ...]]) -> list[tuple[ir.Edge, ir.Op, int]]:
     """(edge into the destination layer, SkipDense node, destination index) per skip record."""
     found: list[tuple[ir.Edge, ir.Op, int]] = []
+    node: ir.Op
     for k in sorted(f.get("snncompile/skip", {}), key=int):
         s = f[f"snncompile/skip/{k}"]
         src, dst = int(s["src"][()]), int(s["dst"][()])

@@ -14,6 +14,7 @@ padding, overlapping windows, dilated conv) is left as it is, and the structure 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -48,8 +49,9 @@ def fold_into_conv(pool: ir.Pool2d, conv: ir.Conv2d, src: ir.Edge, in_shape: ir.
     for j in range(kh):
         for i in range(kw):
             weight[:, :, j * sh:j * sh + ph, i * sw:i * sw + pw] += scaled[:, :, j:j + 1, i:i + 1]
-    folded = conv.replace(inputs=(src,), weight=weight, stride=(conv.stride[0] * sh, conv.stride[1] * sw),
-                          padding=(conv.padding[0] * sh, conv.padding[1] * sw))
+    folded = cast(ir.Conv2d, conv.replace(  # replace() keeps the node's type
+        inputs=(src,), weight=weight, stride=(conv.stride[0] * sh, conv.stride[1] * sw),
+        padding=(conv.padding[0] * sh, conv.padding[1] * sw)))
     return folded if _same_map(pool, conv, folded, in_shape) else None
 
 
@@ -99,7 +101,8 @@ class LoihiFoldPool(Pass):
                 new = [folded]
             else:
                 flat = ir.Flatten(names.fresh(f"{src.src}.flat"), (src,), pool.origin)
-                new = [flat, syn.replace(inputs=(ir.Edge(flat.name),), weight=fold_into_dense(pool, syn, in_shape))]
+                dense = cast(ir.Dense, syn)  # of_kind(Conv2d, Dense) and not a Conv2d
+                new = [flat, syn.replace(inputs=(ir.Edge(flat.name),), weight=fold_into_dense(pool, dense, in_shape))]
             replaced[syn.name] = new
             ctx.note(f"%{pool.name} ({pool.mode} {pool.kernel[0]}x{pool.kernel[1]}) folded into %{syn.name}")
         if not replaced:

@@ -161,7 +161,8 @@ class LoihiQuantize(Pass):
                                      hint=f"known: {', '.join(LOIHI_APPROXIMATIONS)}"))
         enc = choose_encoding(options)
         (inp,) = graph.of_kind(ir.Input)
-        measured = measured_drives(graph, cast("np.ndarray | None", options.calibration))  # loaded: not a spec
+        calibration = cast("np.ndarray | None", options.calibration)  # loaded: not a spec
+        measured = measured_drives(graph, calibration)
         meta = dict(graph.metadata["loihi"])
         decays = 0 if meta["period"] == 1 else int(meta["timesteps"]) - 1
         built: dict[str, list[ir.Op]] = {}
@@ -178,11 +179,14 @@ class LoihiQuantize(Pass):
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth, unrepresentable = self._threshold(plans, measured, errors)
             offset, choice = 0, None
-            if unrepresentable and options.scales == "calibrated" and options.calibration is not None and not errors:
-                activity = activity or FloatActivity(graph, options.calibration, enc, inp.name)
+            if unrepresentable and options.scales == "calibrated" and calibration is not None and not errors:
+                activity = activity or FloatActivity(graph, calibration, enc, inp.name)
                 cap = self._limit(plans, measured, rounded=True, weights=False)[0]
-                choice = choose_scale(activity, plans, vth, cap,
-                                      lambda v, plans=plans: self._base(plans, v, meta, decays))
+
+                def build(v: int, plans: list[MemberPlan] = plans) -> tuple[LayerQuant, int]:
+                    return self._base(plans, v, meta, decays)
+
+                choice = choose_scale(activity, plans, vth, cap, build)
                 vth, offset = choice.vth, choice.offset
             q = LayerQuant.build(plans, vth, meta["period"], self.step, errors, warnings)
             steps_free, on_grid = grid_state(q, decays)
