@@ -151,8 +151,9 @@ def test_snc901_accuracy_drop_beyond_tolerance() -> None:
     from snncompile.verification.core import _checks
 
     acc = {"pytorch": 0.9, "loihi": 0.5}
-    report = SimpleNamespace(stats=SimpleNamespace(pairs=[]), layers=[], reference="pytorch", final="loihi",
-                             tolerance=0.01, accuracy=acc.get)
+    stats = SimpleNamespace(pairs=[], not_recorded={}, logit_error={}, logit_scale=0.0, reference_dtype="float64")
+    report = SimpleNamespace(stats=stats, layers=[], reference="pytorch", final="loihi", tolerance=0.01,
+                             accuracy=acc.get)
     (d,) = _checks(report)  # type: ignore[arg-type]
     assert d.code == "SNC901" and "40.00 points" in d.message and d.hint
 

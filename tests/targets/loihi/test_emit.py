@@ -36,7 +36,8 @@ def test_netx_file_layout(tmp_path: Path) -> None:
     _, out = emitted("conv_chain", tmp_path)
     with h5py.File(out / "network.net") as f:
         types = [f[f"layer/{i}/type"][0].decode() for i in range(len(f["layer"]))]
-        assert types == ["input", "conv", "conv", "conv", "conv", "conv", "conv", "flatten", "dense"]
+        # the chain, then the guard layer that makes stock netx refuse a network with skips / a host readout
+        assert types == ["input", "conv", "conv", "conv", "conv", "conv", "conv", "flatten", "dense", "input"]
         assert set(f["layer/0"]) == {"type", "shape"} and list(f["layer/0/shape"][()]) == [2, 9, 7]
         conv = f["layer/2"]
         assert list(conv["stride"][()]) == [2, 1] and list(conv["dilation"][()]) == [2, 1] and conv["groups"][()] == 2
@@ -51,8 +52,9 @@ def test_manifest_describes_schedule_ledger_encoding_and_readout(tmp_path: Path)
     q, out = emitted("mlf_net", tmp_path)
     man = json.loads((out / "manifest.json").read_text())
     assert man["latency"] == 3 and man["steps"] == man["timesteps"] + 3
-    assert man["netx"] == {"reset_interval": man["timesteps"], "reset_offset": 1,
-                           "input_message_bits": man["input"]["bits"]}
+    assert {k: v for k, v in man["netx"].items() if k not in ("num_layers", "stock_netx")} == {
+        "reset_interval": man["timesteps"], "reset_offset": 1, "input_message_bits": man["input"]["bits"]}
+    assert man["netx"]["stock_netx"].startswith("refused") and man["netx"]["num_layers"] > len(man["layers"])
     first = man["layers"][0]
     assert first["shape"] == [12, 6, 6] and [m["node"] for m in first["members"]] == \
         ["mlf0.level0", "mlf0.level1", "mlf0.level2"]
