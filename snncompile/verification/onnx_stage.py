@@ -36,7 +36,8 @@ class OnnxStage(Stage):
         logits = out.get(self.graph.outputs[0])
         pops = [n.name for n in self.graph.nodes if isinstance(n, Neuron) and n.name in out]
         counts = {n: (float(out[n].sum()), int(out[n].size)) for n in pops}
-        return StageOutput(spikes, None if logits is None else scores(logits), torch.float64,
+        over_time = self.graph.metadata.get("output_over_time")
+        return StageOutput(spikes, None if logits is None else scores(logits, over_time), torch.float64,
                            {}, counts)
 
 

@@ -87,13 +87,15 @@ class TorchStage(Stage):
         return StageOutput(spikes, scores(np.asarray(y, np.float64)), used, not_recorded=reasons)
 
 
-def scores(output: np.ndarray) -> np.ndarray | None:
-    """Class scores [B, K] of a network output: a readout's logits [B, K] as they are, or the spike counts of
-    spiking outputs [T, B, K] (argmax of spike counts, as snntorch classifiers are scored); None otherwise."""
+def scores(output: np.ndarray, over_time: str | None = None) -> np.ndarray | None:
+    """Class scores [B, K] of a network output: a readout's logits [B, K] as they are, or a per-step output
+    [T, B, K] reduced over time as the model reduces it (`over_time`, the graph's `output_over_time`: "mean"),
+    by default summed (spike counts: argmax of spike counts, as snntorch classifiers are scored); None
+    otherwise."""
     if output.ndim == 2:
         return output
     if output.ndim == 3:
-        return output.sum(0)
+        return output.mean(0) if over_time == "mean" else output.sum(0)
     return None
 
 
@@ -142,7 +144,7 @@ class GraphStage(Stage):
         out = result[self.graph.outputs[0]]
         if out.ndim > 2 and isinstance(self.graph.node(self.graph.outputs[0]), Neuron):
             out = self._window(out, self.graph.outputs[0], x.shape[0])  # spike outputs: the T valid steps
-        logits = scores(out)
+        logits = scores(out, self.graph.metadata.get("output_over_time"))
         per_layer = {la: _merge(events, names) for la, names in members.items() if any(n in events for n in names)}
         counts = {n: (float(window[n].sum()), int(window[n].size)) for n in pops}
         return StageOutput(spikes, logits, dtype, per_layer, counts)  # type: ignore[arg-type]

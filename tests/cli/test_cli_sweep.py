@@ -51,4 +51,4 @@ def test_bad_bit_ranges_are_usage_errors(tmp_path: Path) -> None:
 
 def test_sweep_refuses_a_target_without_integer_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sweep", str(MODEL), "--target", "sim", "-n", "4", "-o", str(tmp_path / "s")])
-    assert result.exit_code == 1 and "weight_bits" in result.output
+    assert result.exit_code == 2 and "weight_bits" in result.output  # SNC404, a usage error

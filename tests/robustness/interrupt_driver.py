@@ -33,7 +33,6 @@ def main() -> None:
             signals.exit_interrupted(exc.signum)
         return
     import snncompile.api as api
-    import snncompile.cli.commands as commands
 
     if stage == "trace":
         original_trace = api.trace
@@ -55,13 +54,16 @@ def main() -> None:
 
         SimTarget.emit = emit  # type: ignore[method-assign]
     elif stage == "check":
-        original_check = commands._run_check
+        from snncompile.verification import compile_check
 
-        def run_check(*a: Any, **k: Any) -> None:
-            original_check(*a, **k)
+        original_check = compile_check.default_check
+
+        def run_check(*a: Any, **k: Any) -> Any:
+            outcome = original_check(*a, **k)
             _pause(ready)
+            return outcome
 
-        commands._run_check = run_check  # type: ignore[assignment]
+        compile_check.default_check = run_check  # type: ignore[assignment]
     sys.argv = ["snncompile", *args]
     from snncompile.cli import main as cli_main
 

@@ -155,8 +155,8 @@ def test_lava_timeout_is_a_coded_error_and_leaves_no_process(tmp_path: Path) -> 
 
 def test_failed_check_keeps_previous_artifact(previous: tuple[Path, Path], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default check runs on the staged artifact: SNC403 leaves -o as it was."""
-    import snncompile.cli.commands as commands
+    """The default check runs before anything is written: SNC403 leaves -o as it was."""
+    from snncompile.verification import compile_check
 
     model, artifact = previous
     shutil.copytree(artifact, tmp_path / "out")
@@ -165,7 +165,7 @@ def test_failed_check_keeps_previous_artifact(previous: tuple[Path, Path], tmp_p
     def failing_check(*_a: object, **_k: object) -> None:
         raise errors.error("SNC403", "the compiled graph does not reproduce the model's spikes")
 
-    monkeypatch.setattr(commands, "_run_check", failing_check)
+    monkeypatch.setattr(compile_check, "default_check", failing_check)
     result = CliRunner().invoke(cli, [str(model), "-o", str(tmp_path / "out"), "--no-check", "--check"])
     assert result.exit_code == 1 and "error[SNC403]" in result.stderr and "wrote" not in result.output
     assert _tree(tmp_path) == before

@@ -95,7 +95,7 @@ def test_check_compares_every_call_of_a_shared_spike_module() -> None:
     rep = result.check.report
     assert rep.exact and rep.compared == 3 == len(rep.layers)
     assert [r.layer for r in rep.layers] == ["spike [spike]", "spike [spike_1]", "spike [spike_2]"]
-    assert sum(r.decisions for r in rep.layers) == 16 * T * (4 * 64 + 6 * 16 + 12)
+    assert sum(r.decisions for r in rep.layers) == result.check.samples * T * (4 * 64 + 6 * 16 + 12)
     assert "compared 3 of 3 neuron layers" in result.check.lines()[0]
 
 

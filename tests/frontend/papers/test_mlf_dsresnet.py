@@ -74,7 +74,7 @@ def test_an_mlf_unit_without_the_repositorys_constants_is_refused() -> None:
 def test_cli_compiles_a_training_checkpoint_of_a_data_parallel_model(tmp_path: object) -> None:
     from click.testing import CliRunner
 
-    from snncompile.cli.app import cli
+    from snncompile.cli import cli
 
     model = randomize_norms(mlf.ResNet(), bias=(0.4, 1.5))
     state = {f"module.{k}": v for k, v in model.state_dict().items()}  # nn.DataParallel, as the repository trains

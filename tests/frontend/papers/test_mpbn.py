@@ -106,7 +106,7 @@ def test_the_deployability_penalty_sees_the_official_lifact() -> None:
 def test_cli_compiles_a_state_dict_with_the_users_factory(tmp_path: object) -> None:
     from click.testing import CliRunner
 
-    from snncompile.cli.app import cli
+    from snncompile.cli import cli
 
     path = f"{tmp_path}/snn.pth"
     torch.save(spiking().state_dict(), path)

@@ -84,7 +84,7 @@ def test_a_class_with_the_name_but_other_attributes_is_refused() -> None:
 
 
 def test_cli_compiles_a_pickled_checkpoint_and_reports_the_layout(tmp_path: object) -> None:
-    from snncompile.cli.app import cli
+    from snncompile.cli import cli
 
     model = randomize_norms(stbp.Net())
     path = f"{tmp_path}/stbp.pt"
