@@ -52,16 +52,19 @@ def _parameters(graph: ir.Graph) -> list[Diagnostic]:
     found = []
     for p in graph.of_kind(LoihiLIF):
         if not 0 <= p.threshold <= THRESHOLD_MAX:
-            found.append(diag("SNC613", p, f"vThMant {p.threshold} is outside 0..{THRESHOLD_MAX} (17 bits)"))
+            found.append(diag("SNC613", p, f"vThMant {p.threshold} is outside 0..{THRESHOLD_MAX} (17 bits)",
+                              "the quantizer keeps vThMant in range; a hand-built graph must too"))
         if not (1 <= p.i_decay <= DECAY_UNITY and 0 <= p.v_decay <= DECAY_UNITY):
-            found.append(diag("SNC615", p, f"iDecay {p.i_decay} / vDecay {p.v_decay} outside 1..4096 / 0..4096"))
+            found.append(diag("SNC615", p, f"iDecay {p.i_decay} / vDecay {p.v_decay} outside 1..4096 / 0..4096",
+                              "use decays in [0, 1] per step (12-bit registers)"))
         b = p.bias
         if b is not None and (b.min() < BIAS_MIN or b.max() > BIAS_MAX):
             found.append(diag("SNC617", p, f"bias range [{b.min():.0f}, {b.max():.0f}] exceeds 13 bits "
                               f"[{BIAS_MIN}, {BIAS_MAX}]", "Lava would wrap it at int16"))
         delays = [e.delay for e in p.inputs]
         if min(delays) < 1 or max(delays) - 1 > DELAY_MAX:
-            found.append(diag("SNC605", p, f"synaptic delays {delays} need 1..{DELAY_MAX + 1} steps per hop"))
+            found.append(diag("SNC605", p, f"synaptic delays {delays} need 1..{DELAY_MAX + 1} steps per hop",
+                              f"shorten skip connections to at most {DELAY_MAX} layers"))
         a_max = worst_a(graph, p)
         if a_max > A_EXACT:
             found.append(diag("SNC625", p, f"|A| can reach {a_max:.0f}; past {A_EXACT} Lava's own int32 current "
