@@ -351,3 +351,14 @@ def test_snc402_output_inside_a_read_only_directory(tmp_path: Path, monkeypatch:
         locked.chmod(0o755)
     assert result.exit_code == 1 and "error[SNC402]" in result.stderr and "no permission" in result.stderr
     assert "hint: " in result.stderr and list(locked.iterdir()) == []
+
+
+def test_codes_table_has_no_duplicate_keys() -> None:
+    """A dict literal silently keeps the last of two equal keys: two features must never share a code."""
+    import ast
+
+    source = (ROOT / "snncompile" / "errors.py").read_text()
+    table = next(node.value for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "CODES")
+    keys = [k.value for k in table.keys if isinstance(k, ast.Constant)]  # type: ignore[attr-defined]
+    assert len(keys) == len(set(keys)) == len(CODES), sorted(k for k in keys if keys.count(k) > 1)
