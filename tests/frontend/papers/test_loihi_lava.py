@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +9,17 @@ import pytest
 import torch
 from frontend.papers import repro_mlf, repro_mpbn, repro_stbp
 from frontend.papers.papers_common import randomize_norms
+from helpers.lava_jobs import run_lava_jobs
 from torch import nn
 
 import snncompile
 from snncompile.targets.loihi.artifact import simulate_artifact
 from snncompile.targets.loihi.lava_runtime import stream
+from snncompile.verification.lava import lava_python
 
-ROOT = Path(__file__).resolve().parents[3]
-LAVA_PYTHON = Path(os.environ.get("SNNCOMPILE_LAVA_PYTHON", ROOT / ".venv-lava" / "bin" / "python"))
-RUNTIME = ROOT / "snncompile" / "targets" / "loihi" / "lava_runtime.py"
 SAMPLES = 3
 
-if not LAVA_PYTHON.exists():
+if lava_python() is None:
     pytest.skip("no Lava interpreter (SNNCOMPILE_LAVA_PYTHON or .venv-lava)", allow_module_level=True)
 
 
@@ -55,16 +51,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, np.n
         x = np.broadcast_to(image, (steps, *image.shape)).copy()  # direct encoding: the image every step
         out = root / name
         snncompile.compile(build(), "loihi", out, input_shape=shape, options={"calibration": x})
-        np.save(out / "x.npy", x)
-        jobs.append({"artifact": str(out), "input": str(out / "x.npy"), "output": str(out / "lava.npz")})
+        jobs.append((out, x))
         runs[name] = (out, x, {})
-    (root / "jobs.json").write_text(json.dumps(jobs))
-    proc = subprocess.run([str(LAVA_PYTHON), str(RUNTIME), str(root / "jobs.json")], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    for name in NETS:
-        with np.load(runs[name][0] / "lava.npz") as data:
-            runs[name][2].update({k: data[k] for k in data.files})
+    for name, outputs in zip(NETS, run_lava_jobs(root, jobs), strict=True):
+        runs[name][2].update(outputs)
     return runs
 
 

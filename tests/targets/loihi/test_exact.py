@@ -4,13 +4,12 @@ decision equal to the float model's (ties v == threshold included), in the simul
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.lava_jobs import run_lava_jobs
 from torch import nn
 
 import snncompile
@@ -22,10 +21,8 @@ from snncompile.targets.loihi.exact import common_scale, decay_bits, largest_pow
 from snncompile.targets.loihi.lava_runtime import stream
 from snncompile.targets.loihi.structure import positions
 from snncompile.verification import verify
-from snncompile.verification.lava import unstream
+from snncompile.verification.lava import lava_python, unstream
 
-ROOT = Path(__file__).resolve().parents[3]
-RUNTIME = ROOT / "snncompile" / "targets" / "loihi" / "lava_runtime.py"
 T = 8
 
 
@@ -185,13 +182,7 @@ def test_approximate_layers_say_why_in_metadata_manifest_and_report(tmp_path: Pa
 # Lava agrees
 
 
-def _lava_python() -> Path | None:
-    given = os.environ.get("SNNCOMPILE_LAVA_PYTHON")
-    path = Path(given) if given else ROOT / ".venv-lava" / "bin" / "python"
-    return path if path.exists() else None
-
-
-@pytest.mark.skipif(_lava_python() is None, reason="no Lava interpreter (scripts/setup_lava.sh)")
+@pytest.mark.skipif(lava_python() is None, reason="no Lava interpreter (scripts/setup_lava.sh)")
 def test_lava_runs_the_exact_networks_spike_for_spike(tmp_path: Path) -> None:
     layer, neuron = spikingjelly()
     ifnet = ternary(nn.Sequential(layer.Linear(16, 32, bias=False, step_mode="m"), neuron.IFNode(step_mode="m"),
@@ -203,16 +194,10 @@ def test_lava_runs_the_exact_networks_spike_for_spike(tmp_path: Path) -> None:
         lowered = snncompile.compile(model, "sim", input_shape=(16,), timesteps=T).graph
         out = tmp_path / name
         result = snncompile.compile(model, "loihi", out, input_shape=(16,), timesteps=T, options={"calibration": x})
-        np.save(tmp_path / f"{name}.npy", x)
-        jobs.append({"artifact": str(out), "input": str(tmp_path / f"{name}.npy"), "output": str(out / "lava.npz")})
+        jobs.append((out, x))
         runs[name] = (lowered, result.graph, out, x)
-    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
-    proc = subprocess.run([str(_lava_python()), str(RUNTIME), str(tmp_path / "jobs.json")], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    for name, (lowered, _, out, x) in runs.items():
-        with np.load(out / "lava.npz") as data:
-            lava = {k: data[k] for k in data.files if k.startswith("layer")}
+    for (name, (lowered, _, out, x)), outputs in zip(runs.items(), run_lava_jobs(tmp_path, jobs), strict=True):
+        lava = {k: v for k, v in outputs.items() if k.startswith("layer")}
         _, sim = simulate_artifact(out, stream(x, 0)[:, None])
         assert lava and all(np.array_equal(lava[k], sim[k][:, 0]) for k in lava), name
         ref = snncompile.simulate(lowered, x)

@@ -6,13 +6,12 @@ layer, every timestep, three samples streamed back to back through netx's reset 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.lava_jobs import run_lava_jobs
 
 from snncompile import ir
 from snncompile.passes import PassContext
@@ -22,17 +21,15 @@ from snncompile.targets.loihi.emit import emit_loihi
 from snncompile.targets.loihi.lava_runtime import stream
 from snncompile.targets.loihi.numerics import lif_kernel
 from snncompile.targets.loihi.ops import LoihiLIF
+from snncompile.verification.lava import lava_python
 
-ROOT = Path(__file__).resolve().parents[3]
-LAVA_PYTHON = ROOT / ".venv-lava" / "bin" / "python"
-RUNTIME = ROOT / "snncompile" / "targets" / "loihi" / "lava_runtime.py"
 NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "stress_graph", "wide_dense", "image_dense", "cuba_net",
         "shortcut_pool_net", "mlf_skip_net"]
 SAMPLES = 3
 
-if not LAVA_PYTHON.exists():
+if lava_python() is None:
     if os.environ.get("CI"):
-        raise RuntimeError(f"{LAVA_PYTHON} is missing: `make test` creates it with scripts/setup_lava.sh")
+        raise RuntimeError(".venv-lava is missing: `make test` creates it with scripts/setup_lava.sh")
     pytest.skip("no .venv-lava (run scripts/setup_lava.sh)", allow_module_level=True)
 
 
@@ -58,16 +55,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ir.Graph, 
         out = root / name
         out.mkdir()
         emit_loihi(q, out)
-        np.save(out / "x.npy", x)
-        jobs.append({"artifact": str(out), "input": str(out / "x.npy"), "output": str(out / "lava.npz")})
+        jobs.append((out, x))
         runs[name] = (q, out, x, {})
-    (root / "jobs.json").write_text(json.dumps(jobs))
-    proc = subprocess.run([str(LAVA_PYTHON), str(RUNTIME), str(root / "jobs.json")], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    for name in NETS:
-        with np.load(runs[name][1] / "lava.npz") as data:
-            runs[name][3].update({k: data[k] for k in data.files})
+    for name, outputs in zip(NETS, run_lava_jobs(root, jobs), strict=True):
+        runs[name][3].update(outputs)
     return runs
 
 
