@@ -87,10 +87,3 @@ def staged(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]
 def final_paths(files: list[Path], tmp: Path, out: Path) -> list[Path]:
     """The staged `files` as they are named once `tmp` is committed as `out`."""
     return [out / f.relative_to(tmp) for f in files]
-
-
-def write_artifact(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]) -> list[Path]:
-    """Stage and commit at once (no check in between)."""
-    with staged(out, emit, report) as (tmp, files):
-        pass
-    return final_paths(files, tmp, out)
