@@ -21,7 +21,7 @@ def _options_types() -> Iterator[tuple[str, type[Any]]]:
             yield cls.flag_prefix, cls.options_type
 
 
-def _param_type(meta: dict[str, Any], default: Any) -> click.ParamType | None:
+def _param_type(meta: dict[str, Any]) -> click.ParamType | None:
     if "choices" in meta:
         return click.Choice(list(meta["choices"]))
     if "min" in meta or "max" in meta:
@@ -33,7 +33,7 @@ def _param_type(meta: dict[str, Any], default: Any) -> click.ParamType | None:
 
 def _flag(prefix: str, f: dataclasses.Field[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     meta = dict(f.metadata)
-    kwargs: dict[str, Any] = {"help": meta.get("help"), "type": _param_type(meta, f.default)}
+    kwargs: dict[str, Any] = {"help": meta.get("help"), "type": _param_type(meta)}
     if meta.get("multiple"):
         kwargs["multiple"] = True
     if meta.get("metavar"):
@@ -76,7 +76,8 @@ def configured_target(target: str, **values: Any) -> Target[Any]:
     own = [prefix for prefix, opts in _options_types() if opts is tgt.options_type and prefix in given]
     if own:
         tgt = tgt.with_options(given[own[0]])
-    nested: dict[object, str] = {f.default_factory: f.name for f in dataclasses.fields(tgt.options_type)}
+    nested: dict[object, str] = {f.default_factory: f.name for f in dataclasses.fields(tgt.options_type)
+                                 if f.default_factory is not dataclasses.MISSING}
     uses = getattr(tgt.options, "uses", lambda _field: True)
     unused: list[str] = []
     for prefix, opts in _options_types():
