@@ -108,4 +108,5 @@ def _local(cls: type, name: str, root: Path) -> type:
         raise error("SNC914", f"tonic:{name} tried to download its data into {root}; snncompile never downloads",
                     hint="extract the dataset under --data-root first (docs/DATA.md)")
 
-    return type(f"Local{name}", (cls,), {"_check_exists": lambda self: True, "download": download})
+    # the same class name: tonic reads from save_to/<class name>/
+    return type(cls.__name__, (cls,), {"_check_exists": lambda self: True, "download": download})
