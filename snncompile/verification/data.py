@@ -129,7 +129,8 @@ def _calibration_frames(raw: Any, name: str, input_shape: tuple[int, ...], times
 
 def source_for(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes: int | None,
                data_root: str | os.PathLike[str] | None = None) -> tuple[DataSource, Any, str]:
-    """(source, raw calibration array or None, code of its read-time errors) for a spec or a Python object."""
+    """(source, calibration: a raw array, a source of training samples or None, code of its read-time errors)
+    for a spec or a Python object."""
     if not isinstance(spec, (str, os.PathLike)):
         from snncompile.verification.source_module import as_source
 
@@ -138,7 +139,7 @@ def source_for(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes:
     if text.startswith("tonic:"):
         from snncompile.verification.source_tonic import tonic_source
 
-        return tonic_source(text, data_root, input_shape, timesteps), None, "SNC911"
+        return (*tonic_source(text, data_root, input_shape, timesteps), "SNC911")
     path = Path(spec)
     if path.exists():
         source, raw = _file_source(path, input_shape, timesteps, classes)
@@ -161,7 +162,8 @@ def load_data(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes: 
     `tonic:NAME` (with `data_root`), or a Python object (DataSource, Dataset, DataLoader, arrays, (x, y)
     batches). `classes`: the number of model outputs, which labels must index. The calibration data never
     holds the scored samples unless `calibrate_on_scored` (digits: the training split; a file's `calibration`
-    array; else none, or with `calibrate_on_scored` the first CALIBRATION_SAMPLES scored samples)."""
+    array; tonic: the first CALIBRATION_SAMPLES of its training split when extracted; else none, or with
+    `calibrate_on_scored` the first CALIBRATION_SAMPLES scored samples)."""
     if spec is None or (isinstance(spec, str) and spec == "random"):
         return random_data(input_shape, timesteps, calibrate_on_scored=calibrate_on_scored)
     if isinstance(spec, str) and spec == "digits":
@@ -171,6 +173,9 @@ def load_data(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes: 
         return load_digits(timesteps)
     source, raw, code = source_for(spec, input_shape, timesteps, classes, data_root)
     data = VerifyData(source, input_shape, timesteps, classes, None, code=code)
+    if isinstance(raw, DataSource):  # a training split (tonic): its first samples calibrate
+        calibration = VerifyData(raw, input_shape, timesteps, None, None).head(CALIBRATION_SAMPLES).frames
+        return replace(data, calibration=calibration)
     if raw is not None:
         return replace(data, calibration=_calibration_frames(raw, source.name, input_shape, timesteps))
     if calibrate_on_scored:

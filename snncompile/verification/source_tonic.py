@@ -14,18 +14,20 @@ from snncompile.verification.source import DatasetSource
 
 @dataclass(frozen=True)
 class Layout:
-    """Where tonic expects a dataset's test split under ROOT/<Name>/, and the file pattern it reads there."""
+    """Where tonic expects a dataset's test split under ROOT/<Name>/, the file pattern it reads there, and the
+    training split's folder (calibration data; None: the dataset has no split)."""
 
     folder: str
     pattern: str
     example: str
+    train: str | None = None
 
 
 LAYOUTS = {
-    "NMNIST": Layout("Test", "*/*.bin", "ROOT/NMNIST/Test/<digit 0-9>/<id>.bin (N-MNIST 5-byte events)"),
+    "NMNIST": Layout("Test", "*/*.bin", "ROOT/NMNIST/Test/<digit 0-9>/<id>.bin (N-MNIST 5-byte events)", "Train"),
     "DVSGesture": Layout("ibmGestureTest", "user*_*/*.npy",
                          "ROOT/DVSGesture/ibmGestureTest/user<NN>_<lighting>/<label>.npy (events [N, 4]: x, y, p, "
-                         "t in ms)"),
+                         "t in ms)", "ibmGestureTrain"),
     "CIFAR10DVS": Layout("", "*/*.aedat4", "ROOT/CIFAR10DVS/<class name>/<id>.aedat4 (needs the `aedat` package)"),
 }
 """Datasets whose layout is checked before tonic is asked (others: any tonic dataset with a sensor_size)."""
@@ -63,10 +65,11 @@ def frame_size(sensor: tuple[int, int, int], input_shape: tuple[int, ...], name:
 
 
 def tonic_source(spec: str, data_root: str | os.PathLike[str] | None, input_shape: tuple[int, ...], timesteps: int
-                 ) -> DatasetSource:
+                 ) -> tuple[DatasetSource, DatasetSource | None]:
     """The test split of tonic dataset NAME from ROOT/NAME/..., each sample binned by
     tonic.transforms.ToFrame(n_time_bins=T) after Downsample(spatial_factor=1/f) when the model's frames are
-    f times smaller than the sensor. Files missing: SNC914, naming the expected layout (nothing is downloaded)."""
+    f times smaller than the sensor; and its training split (the calibration data) when its files are there.
+    Files missing: SNC914, naming the expected layout (nothing is downloaded)."""
     name, root = parse_spec(spec, data_root)
     if root is None:
         raise error("SNC914", f"--data {spec} needs the directory the dataset was extracted to",
@@ -90,14 +93,21 @@ def tonic_source(spec: str, data_root: str | os.PathLike[str] | None, input_shap
     if factor > 1:
         steps.insert(0, tonic.transforms.Downsample(spatial_factor=1 / factor))
         text = f"tonic.transforms.Downsample(spatial_factor=1/{factor}), then {text}"
-    dataset = _local(cls, name, root)(str(root), transform=tonic.transforms.Compose(steps),
-                                      **({"train": False} if "train" in inspect.signature(cls).parameters else {}))
+    local, split = _local(cls, name, root), "train" in inspect.signature(cls).parameters
+    dataset = local(str(root), transform=tonic.transforms.Compose(steps), **({"train": False} if split else {}))
     if len(dataset) == 0:
         raise error("SNC914", f"tonic:{name} found no samples under {where}",
                     hint=f"extract the dataset's test split there ({layout.example if layout else 'see tonic'})")
-    return DatasetSource("tonic", f"tonic:{name}", len(dataset), path=str(where), transform=text, dataset=dataset,
-                         details={"split": "test", "sensor_size": [int(v) for v in cls.sensor_size],
-                                  "downsample": factor, "frame_values": "event counts per bin and polarity"})
+    details = {"sensor_size": [int(v) for v in cls.sensor_size], "downsample": factor,
+               "frame_values": "event counts per bin and polarity"}
+    test = DatasetSource("tonic", f"tonic:{name}", len(dataset), path=str(where), transform=text, dataset=dataset,
+                         details={"split": "test" if split else "all", **details})
+    train = None
+    if split and layout is not None and layout.train and any((root / name / layout.train).glob(layout.pattern)):
+        data = local(str(root), transform=tonic.transforms.Compose(steps), train=True)
+        train = DatasetSource("tonic", f"tonic:{name} (train)", len(data), path=str(root / name / layout.train),
+                              transform=text, dataset=data, details={"split": "train", **details})
+    return test, train
 
 
 def _local(cls: type, name: str, root: Path) -> type:

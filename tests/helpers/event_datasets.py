@@ -25,15 +25,16 @@ def random_events(rng: np.random.Generator, n: int, width: int, height: int, dur
             "t": np.sort(rng.integers(0, duration, n))}
 
 
-def make_nmnist(root: Path, per_class: int = 2, classes: int = 3, events: int = 300, seed: int = 0) -> list[dict]:
-    """ROOT/NMNIST/Test/<digit>/<id>.bin as tonic reads the N-MNIST test split; returns the events written, in
-    tonic's sample order (digit folders sorted, files sorted)."""
+def make_nmnist(root: Path, per_class: int = 2, classes: int = 3, events: int = 300, seed: int = 0,
+                split: str = "Test") -> list[dict]:
+    """ROOT/NMNIST/<split>/<digit>/<id>.bin as tonic reads an N-MNIST split (Test or Train); returns the events
+    written, in tonic's sample order (digit folders sorted, files sorted)."""
     rng = np.random.default_rng(seed)
     written = []
     for digit in range(classes):
         for i in range(per_class):
             ev = random_events(rng, events, 34, 34, 300_000)
-            write_nmnist_bin(root / "NMNIST" / "Test" / str(digit) / f"{i:05d}.bin", **ev)
+            write_nmnist_bin(root / "NMNIST" / split / str(digit) / f"{i:05d}.bin", **ev)
             written.append({**ev, "label": digit})
     return written
 
