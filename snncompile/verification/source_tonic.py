@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ def tonic_source(spec: str, data_root: str | os.PathLike[str] | None, input_shap
         raise error("SNC914", f"tonic:{name}: no files {layout.pattern} under {where} (snncompile never downloads "
                     "data)", hint=f"extract the dataset so that it reads {layout.example}, with ROOT = --data-root")
     tonic = _tonic()
+    if name == "CIFAR10DVS" and importlib.util.find_spec("aedat") is None:  # tonic imports it per sample
+        raise error("SNC916", "tonic:CIFAR10DVS reads .aedat4 files with the `aedat` package, which is not installed",
+                    hint="pip install aedat")
     cls = getattr(tonic.datasets, name, None)
     if not inspect.isclass(cls) or not hasattr(cls, "sensor_size"):
         known = sorted(n for n in dir(tonic.datasets) if hasattr(getattr(tonic.datasets, n), "sensor_size"))

@@ -275,3 +275,20 @@ def test_shipped_example_verifies_the_same_on_a_dataloader_as_on_digits(example,
     assert reports["loader"]["data"]["samples"] == 120
     assert reports["digits"]["accuracy"] == reports["loader"]["accuracy"]
     assert reports["digits"]["pairs"] == reports["loader"]["pairs"]
+
+
+def test_loihi_calibration_takes_any_data_spec(small_model: nn.Module, loaders: Path, tmp_path: Path) -> None:
+    path = tmp_path / "small.pt"
+    torch.save(small_model.float(), path)
+    x, _ = _images(20)
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "x.npy", x)
+    digests = []
+    for spec in (str(tmp_path / "d"), f"{loaders}:loader"):
+        out = tmp_path / f"out{len(digests)}"
+        res = CliRunner().invoke(cli, [str(path), "-t", "loihi", "--loihi-calibration", spec, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        digests.append((out / "network.net").read_bytes())
+    rng = np.random.default_rng(0)  # loaders.py draws the same 20 images with the same generator
+    assert np.array_equal(rng.random((20, 1, 8, 8)).astype(np.float32), x)
+    assert digests[0] == digests[1]

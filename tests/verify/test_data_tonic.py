@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -111,6 +112,12 @@ def test_tonic_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(CompileError) as exc:
             load_data(f"tonic:NMNIST@{tmp_path}", shape, 4)
         assert _codes(exc) == ["SNC915"] and "[2, 34, 34]" in exc.value.diagnostics[0].message
+    if importlib.util.find_spec("aedat") is None:
+        (tmp_path / "CIFAR10DVS" / "airplane").mkdir(parents=True)
+        (tmp_path / "CIFAR10DVS" / "airplane" / "0.aedat4").write_bytes(b"")
+        with pytest.raises(CompileError) as exc:
+            load_data("tonic:CIFAR10DVS", (2, 32, 32), 4, data_root=tmp_path)
+        assert _codes(exc) == ["SNC916"] and "aedat" in exc.value.diagnostics[0].hint
     with pytest.raises(CompileError) as exc:
         load_data("tonic:NotADataset", (2, 34, 34), 4, data_root=tmp_path)
     assert _codes(exc) == ["SNC910"] and "NMNIST" in exc.value.diagnostics[0].hint
