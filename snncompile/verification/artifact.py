@@ -57,8 +57,8 @@ def verify_artifact(directory: Path, data: Any = "digits", **kwargs: Any) -> Any
     options, problems = options_from_json(target_class(record["target"]).options_type, record.get("options") or {})
     if problems:
         raise _refuse(f"{directory} cannot be recompiled from its record: " + "; ".join(problems),
-                      "compile with a reproducible calibration (digits, random or FILE.npz) to verify the artifact "
-                      "as written, or verify the model file")
+                      "compile with a reproducible calibration (a data spec such as digits or FILE.npz) to verify the "
+                      "artifact as written, or verify the model file")
     target = resolve_target(record["target"], options)
     nir = record.get("nir") or {}
     extra = {} if not str(path).endswith(".nir") else {"nir_dt": nir.get("dt"), "nir_convention":
