@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,17 +85,29 @@ class IterableSource(DataSource):
     a generator. A generator can be read once only (SNC917 on a second pass)."""
 
     iterable: Iterable[Any] = ()
-    _used: bool = False
 
     def batches(self) -> Iterator[tuple[Any, Any]]:
         one_shot = iter(self.iterable) is self.iterable
-        if one_shot and self._used:
+        if one_shot and _was_read(self.iterable):
             raise error("SNC917", f"{self.name} is an iterator that was already read (calibration or an earlier "
                         "verify consumed it)", hint="pass a list, a Dataset or a DataLoader, which can be iterated "
                         "again, or a function (module:function) that builds a new iterator")
-        self._used = True
         for k, item in enumerate(self.iterable):
             yield split_item(item, f"{self.name}: batch {k}")
+
+
+_READ: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _was_read(iterator: Any) -> bool:
+    """True when this iterator was read before (by any source: each verify of a sweep wraps it anew); records it."""
+    if iterator in _READ:
+        return True
+    try:
+        _READ.add(iterator)
+    except TypeError:  # an iterator without weak references is not tracked
+        pass
+    return False
 
 
 def split_item(item: Any, where: str) -> tuple[Any, Any]:

@@ -292,3 +292,37 @@ def test_loihi_calibration_takes_any_data_spec(small_model: nn.Module, loaders: 
     rng = np.random.default_rng(0)  # loaders.py draws the same 20 images with the same generator
     assert np.array_equal(rng.random((20, 1, 8, 8)).astype(np.float32), x)
     assert digests[0] == digests[1]
+
+
+class _CountingArray:
+    """An array-like that records every slice read from it (what verification holds of the source at once)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.shape, self.dtype, self.ndim, self.reads = array, array.shape, array.dtype, array.ndim, []
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        part = self.array[rows]
+        self.reads.append(len(part))
+        return part
+
+
+def test_verify_reads_the_source_a_batch_at_a_time(small_model: nn.Module) -> None:
+    from snncompile.verification.source import SOURCE_BATCH, ArraySource
+
+    x, y = _images(300)
+    counting = _CountingArray(x)
+    report = verify(small_model, "sim", ArraySource("arrays", "counted", 300, x=counting, y=y), lava=False, batch=50)
+    assert report.ok and report.stats.samples == 300
+    assert sum(counting.reads) == 300 and max(counting.reads) <= SOURCE_BATCH  # each sample read once, in batches
+    assert report.accuracy("pytorch") == verify(small_model, "sim", (x, y), lava=False).accuracy("pytorch")
+
+
+def test_sweep_rereads_a_loader_but_not_a_generator(small_model: nn.Module, loaders: Path) -> None:
+    from snncompile.verification.sweep import sweep
+
+    result = sweep(small_model, "loihi", [6, 8], f"{loaders}:loader", samples=6)
+    assert [r.bits for r in result.rows] == [6, 8] and result.samples == 6
+    x, y = _images(6)
+    with pytest.raises(CompileError) as exc:
+        sweep(small_model, "loihi", [6, 8], ((x[i:i + 3], y[i:i + 3]) for i in (0, 3)))
+    assert _codes(exc) == ["SNC917"]
