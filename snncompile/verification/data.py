@@ -134,7 +134,7 @@ def source_for(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes:
     if not isinstance(spec, (str, os.PathLike)):
         from snncompile.verification.source_module import as_source
 
-        return as_source(spec, type(spec).__name__), None, "SNC911"
+        return as_source(spec, type(spec).__name__, input_shape=input_shape, timesteps=timesteps), None, "SNC911"
     text = str(spec)
     if text.startswith("tonic:"):
         from snncompile.verification.source_tonic import tonic_source

@@ -52,8 +52,10 @@ class Streamed:
         return np.frombuffer(data, self.dtype).reshape(stop - start, *self.shape[1:])
 
     def _open(self) -> None:
-        archive = zipfile.ZipFile(self.path)
-        self._file = archive.open(self.member)
+        if self._file is not None:
+            self._file.close()
+        with zipfile.ZipFile(self.path) as archive:  # the member stays readable after the archive is closed
+            self._file = archive.open(self.member)
         _header(self._file)
         self._row = 0
 

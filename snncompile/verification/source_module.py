@@ -68,20 +68,24 @@ def function_source(spec: str) -> DataSource:
     return as_source(value, spec, code="SNC913")
 
 
-def as_source(value: Any, name: str = "data", code: str = "SNC911") -> DataSource:
-    """A DataSource for what the caller handed in: a DataSource; an array x, or (x, y) arrays / tensors; a torch
-    DataLoader (batch-first); a map-style Dataset (len and integer indexing, one sample per item); any other
-    iterable of (x, y) batches or of x alone (time-major [T, B, ...] or images [B, ...])."""
+def as_source(value: Any, name: str = "data", code: str = "SNC911", input_shape: tuple[int, ...] | None = None,
+              timesteps: int | None = None) -> DataSource:
+    """A DataSource for what the caller handed in: a DataSource; an array x, or (x, y) arrays / tensors (x images
+    [N, *input_shape] or frames [T, N, *input_shape]); a torch DataLoader (batch-first); a map-style Dataset (len
+    and integer indexing, one sample per item); any other iterable of (x, y) batches or of x alone (time-major
+    [T, B, ...] or images [B, ...])."""
     if isinstance(value, DataSource):
         return value
-    if isinstance(value, np.ndarray) or _is_tensor(value):
-        x = as_numeric(value, name)
-        return ArraySource("arrays", name, int(x.shape[0]), x=x)
-    if isinstance(value, tuple) and len(value) == 2 and all(v is None or isinstance(v, np.ndarray) or _is_tensor(v)
-                                                           for v in value) and value[0] is not None:
-        x = as_numeric(value[0], f"{name}: x")
-        y = None if value[1] is None else as_numeric(value[1], f"{name}: y")
-        return ArraySource("arrays", name, int(x.shape[0]), x=x, y=y)
+    arrays = value if isinstance(value, tuple) and len(value) == 2 and value[0] is not None and \
+        all(v is None or isinstance(v, np.ndarray) or _is_tensor(v) for v in value) else \
+        (value, None) if isinstance(value, np.ndarray) or _is_tensor(value) else None
+    if arrays is not None:
+        x = as_numeric(arrays[0], f"{name}: x")
+        y = None if arrays[1] is None else as_numeric(arrays[1], f"{name}: y")
+        frames = input_shape is not None and x.ndim == len(input_shape) + 2 and x.shape[0] == timesteps \
+            and tuple(x.shape[2:]) == input_shape
+        n = int(x.shape[1] if frames else x.shape[0]) if x.ndim else 0
+        return ArraySource("arrays", name, n, x=x, y=y, frames=frames)
     kind = type(value).__name__
     if _is_dataloader(value):
         return IterableSource("DataLoader", name, _length(value.dataset), layout="bt", iterable=value,

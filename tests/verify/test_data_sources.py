@@ -224,6 +224,8 @@ def test_python_api_takes_arrays_batches_datasets_and_loaders(small_model: nn.Mo
         report = verify(small_model, "sim", data, lava=False, batch=4)
         assert report.ok and report.stats.samples == 12 and report.accuracy("pytorch") == want, type(data)
         assert report.accuracy(report.final) == reference.accuracy(reference.final)
+    frames = encode(x, 4)  # [T, N, ...] arrays are frames
+    assert verify(small_model, "sim", (frames, y), lava=False).accuracy("pytorch") == want
     unlabelled = verify(small_model, "sim", x, lava=False, samples=5)
     assert unlabelled.stats.samples == 5 and unlabelled.accuracy("pytorch") is None
 
