@@ -194,8 +194,7 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     if is_artifact_dir(model):
         return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
                                data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
-                               json_path=json_path,
-                               html_dir=html_dir, progress=progress)
+                               json_path=json_path, html_dir=html_dir, progress=progress)
     start = time.perf_counter()
     module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
     vdata = load_data(data, shape, steps, classes, calibrate_on_scored, data_root).head(samples)

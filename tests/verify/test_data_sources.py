@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import snncompile
 from snncompile.cli import cli
 from snncompile.errors import CompileError
 from snncompile.verification import source_files, verify
@@ -221,7 +222,7 @@ def test_python_api_takes_arrays_batches_datasets_and_loaders(small_model: nn.Mo
     tensors = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     for data in ([(x[:5], y[:5]), (x[5:], y[5:])], ((x[i:i + 3], y[i:i + 3]) for i in range(0, 12, 3)),
                  tensors, DataLoader(tensors, batch_size=5)):
-        report = verify(small_model, "sim", data, lava=False, batch=4)
+        report = snncompile.verify(small_model, "sim", data, lava=False, batch=4)  # the package's API
         assert report.ok and report.stats.samples == 12 and report.accuracy("pytorch") == want, type(data)
         assert report.accuracy(report.final) == reference.accuracy(reference.final)
     frames = encode(x, 4)  # [T, N, ...] arrays are frames
