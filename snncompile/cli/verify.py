@@ -74,6 +74,8 @@ def _print_data(source: dict[str, Any]) -> None:
     click.echo(f"data: {source['kind']} {source['name']}{where}{storage}")
     if source.get("transform"):
         click.echo(f"  transform: {source['transform']}")
+    cal = source.get("calibration_samples")
+    click.echo(f"  calibration data offered to the target: {'none' if cal is None else f'{cal} samples'}")
 
 
 def _print_artifact(artifact: dict[str, Any]) -> None:

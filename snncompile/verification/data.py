@@ -64,7 +64,9 @@ class VerifyData:
 
     def describe(self) -> dict[str, Any]:
         """Kind, name, path, transform and sample count of the source, for the report."""
-        return {**self.source.describe(), "timesteps": self.timesteps, "limit": self.limit}
+        calibration = None if self.calibration is None else int(self.calibration.shape[1])
+        return {**self.source.describe(), "timesteps": self.timesteps, "limit": self.limit,
+                "calibration_samples": calibration}
 
     @property
     def frames(self) -> np.ndarray:

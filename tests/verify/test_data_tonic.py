@@ -81,6 +81,8 @@ def test_verify_cli_on_a_tonic_nmnist_set(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["data"]["samples"] == 6 and report["data"]["labelled"]
     assert report["data"]["source"]["transform"].startswith("tonic.transforms.Downsample(spatial_factor=1/2)")
+    assert report["data"]["source"]["calibration_samples"] is None  # no Train folder
+    assert "calibration data offered to the target: none" in res.output
     assert report["accuracy"]["reference"] is not None
 
 
