@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 	# (CUDA builds); loguru and nirtorch are what spikingjelly and norse.torch import at load time.
 	$(BIN)/pip install --quiet -c constraints.txt --no-deps snntorch==1.0.0 norse==1.1.0 spikingjelly==2.0.0
 	$(BIN)/pip install --quiet -c constraints.txt loguru nirtorch==2.6
+	# tonic (event-camera datasets, --data tonic:NAME) without its audio (librosa, numba) and torch (torchvision)
+	# dependencies; importRosbag, tqdm, requests and scipy are what `import tonic` loads.
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps tonic==1.7.0 importRosbag==1.0.4
+	$(BIN)/pip install --quiet -c constraints.txt tqdm requests scipy
 	touch $(STAMP)
 
 # Lava in its own Python 3.10 environment (docs/LOIHI.md 6.1), for the Loihi tests and benchmark.

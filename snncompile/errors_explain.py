@@ -234,6 +234,38 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC906": ("verify OUT_DIR recompiled the artifact from its report.json record and got different files, or the "
                "record is incomplete (model file changed, calibration given as an in-memory array).",
                "Compile again with snncompile compile -o OUT_DIR, then verify that directory."),
+    "SNC910": ("--data (or the Python `data`) is not `digits`, `random`, an existing .npz file or directory, "
+               "`module:function`, `file.py:function` or `tonic:NAME`: a typo, a missing file, or a tonic name "
+               "that tonic does not have.",
+               "Check the path; see docs/DATA.md for every kind of data source."),
+    "SNC911": ("A batch read from the data source is not a real numeric array of the model's input: images "
+               "[B, *input_shape] or frames [T, B, *input_shape] (a DataLoader: [B, T, ...]), with finite values; "
+               "or an item is not (x, y) or x; or the source yielded nothing.",
+               "Make the Dataset or DataLoader return (inputs, labels) with the model's per-sample shape and T."),
+    "SNC912": ("Some batches carry labels and others do not, or labels are not integer classes in "
+               "0..classes-1, one per sample.",
+               "Give integer labels for every sample (or for none: accuracy is then not computed)."),
+    "SNC913": ("The module of --data module:function could not be imported, the function is missing, raised, "
+               "or returned something that is neither a Dataset, a DataLoader, arrays nor an iterable of batches.",
+               "Check `python -c 'import module'` from the working directory (or name the file: file.py:function); "
+               "the function takes no arguments."),
+    "SNC914": ("The tonic dataset is not under --data-root in tonic's own layout (snncompile never downloads), "
+               "or --data-root is missing.",
+               "Extract the dataset's test split under ROOT as docs/DATA.md shows (e.g. ROOT/NMNIST/Test/<digit>/"
+               "*.bin) and pass --data-root ROOT."),
+    "SNC915": ("The tonic dataset's frames [P, H, W] (from its sensor size W x H x P) do not fit the model's input: "
+               "the polarities differ, or H and W are not the model's times one integer factor.",
+               "Use a model whose input is [P, H/f, W/f], or a module:function data source with your own transform."),
+    "SNC916": ("The data source needs an optional library (tonic for tonic:NAME, aedat for CIFAR10DVS) that is "
+               "not installed.",
+               "pip install 'snncompile[datasets]' (see docs/DATA.md)."),
+    "SNC917": ("The data is an iterator (a generator) that was already read, by calibration on the scored samples "
+               "or by an earlier verify of a sweep.",
+               "Pass a list, a Dataset or a DataLoader (iterable again), or a module:function that builds new data."),
+    "SNC918": ("The .npz holds `x` as compressed frames [T, N, ...] larger than 1 GiB: a compressed member cannot "
+               "be memory-mapped, and frames cannot be streamed by sample.",
+               "Save it with numpy.savez (uncompressed: memory-mapped), or as images [N, ...], or as a directory "
+               "with x.npy."),
     "SNC950": ("An op or edge has no ONNX step form.", "Export to another target, or change the layer."),
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",

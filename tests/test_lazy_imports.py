@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("onnx", "onnxruntime", "matplotlib", "h5py", "nir", "sklearn")
+HEAVY = ("onnx", "onnxruntime", "matplotlib", "h5py", "nir", "sklearn", "tonic")
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """

@@ -41,8 +41,10 @@ def print_sweep(result: Any) -> None:
               help="a target with integer weights (loihi, onnx-loihi)")
 @click.option("--weight-bits", "bits", default="4..8", show_default=True, metavar="LOW..HIGH|B,B,...",
               help="weight widths to compile")
-@click.option("--data", "data", default="digits", show_default=True, metavar="digits|random|FILE.npz",
+@click.option("--data", "data", default="digits", show_default=True, metavar="SPEC",
               help="inputs, as for verify --data")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="directory that tonic datasets were extracted to, as for verify")
 @click.option("--samples", "-n", type=click.IntRange(min=1), help="use only the first N samples")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("sweep"),
               show_default=True, help="directory for sweep.json and sweep.png")
@@ -50,7 +52,8 @@ def print_sweep(result: Any) -> None:
 @target_option_flags
 @guarded
 def sweep_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
-              factory: str | None, target: str, bits: str, data: str, samples: int | None, out: Path,
+              factory: str | None, target: str, bits: str, data: str, data_root: Path | None, samples: int | None,
+              out: Path,
               progress: bool | None, **flags: Any) -> None:
     """Compile MODEL once per weight width and verify each: accuracy and per-layer spike agreement with the
     folded float graph against the number of weight bits, as a table, OUT/sweep.json and OUT/sweep.png."""
@@ -62,7 +65,7 @@ def sweep_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int |
         raise click.BadParameter(str(exc), param_hint="--weight-bits") from exc
     result = sweep(model, configured_target(target, **flags), widths, data, samples=samples,
                    progress=sys.stderr.isatty() if progress is None else progress, input_shape=input_shape,
-                   timesteps=timesteps, trust_pickle=trust_pickle, factory=factory)
+                   timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, data_root=data_root)
     print_sweep(result)
     for path in write_sweep(result, out):
         click.echo(f"  wrote {path}")

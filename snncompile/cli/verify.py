@@ -41,6 +41,7 @@ def print_report(report: Any) -> None:
                       _frac(la["agreement"].get(float_pair)) if float_pair else "–",
                       _frac(la["agreement"].get(f"{ref}→{fin}")), "–" if quant is None else f"{quant:.2e}")
     Console(width=100).print(table)  # fits a 100-column terminal
+    _print_data(data["data"]["source"])
     samples = {s["name"]: s["samples"] for s in data["stages"]}
     for pair in data["pairs"]:
         first = pair["first_divergence"]
@@ -64,6 +65,17 @@ def print_report(report: Any) -> None:
     if acc["reference"] is not None:
         click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")
     click.echo(f"  {acc['note']}")
+
+
+def _print_data(source: dict[str, Any]) -> None:
+    """Which data was read, from where, and how it was turned into frames."""
+    where = f" from {source['path']}" if source.get("path") else ""
+    storage = f", {source['storage']}" if source.get("storage") else ""
+    click.echo(f"data: {source['kind']} {source['name']}{where}{storage}")
+    if source.get("transform"):
+        click.echo(f"  transform: {source['transform']}")
+    cal = source.get("calibration_samples")
+    click.echo(f"  calibration data offered to the target: {'none' if cal is None else f'{cal} samples'}")
 
 
 def _print_artifact(artifact: dict[str, Any]) -> None:
@@ -95,9 +107,12 @@ def _num(value: float | None) -> str:
 @cli.command("verify")
 @model_or_artifact_options
 @click.option("--target", "-t", "target", default="loihi", show_default=True, help="see --list-targets")
-@click.option("--data", "data", default="digits", show_default=True, metavar="digits|random|FILE.npz",
-              help="inputs: the digits test split, random images, or an .npz with x (images [N, ...] or "
-                   "frames [T, N, ...]), optional y (labels) and calibration")
+@click.option("--data", "data", default="digits", show_default=True, metavar="SPEC",
+              help="inputs, read batch by batch: digits, random, FILE.npz or DIR (x, optional y and calibration: "
+                   "images [N, ...] or frames [T, N, ...]; memory-mapped), module:function or file.py:function "
+                   "(a Dataset or DataLoader), tonic:NAME (events binned into T frames; see docs/DATA.md)")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path),
+              help="directory that tonic datasets were extracted to (never downloaded)")
 @click.option("--samples", "-n", type=click.IntRange(min=1), help="use only the first N samples")
 @click.option("--batch", type=click.IntRange(min=1), help="samples per simulated chunk (default: by memory)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON report")
@@ -117,7 +132,8 @@ def _num(value: float | None) -> str:
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
-               factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
+               factory: str | None, target: str, data: str, data_root: Path | None, samples: int | None,
+               batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
                tolerance: float, calibrate_on_scored: bool, progress: bool | None, layout: str | None = None,
                **flags: Any) -> None:
@@ -134,8 +150,8 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
 
     if model.is_dir() and not is_artifact_dir(model):
         raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
-    common = dict(samples=samples, batch=batch, tolerance=tolerance / 100, scheduled=scheduled, lava=lava,
-                  lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
+    common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance / 100, scheduled=scheduled,
+                  lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
                   progress=sys.stderr.isatty() if progress is None else progress)
     if model.is_dir():
         report = verify(model, data=data, **common)

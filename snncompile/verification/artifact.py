@@ -32,7 +32,7 @@ def read_record(directory: Path) -> dict[str, Any]:
     return record
 
 
-def verify_artifact(directory: Path, data: str | os.PathLike[str] | None = "digits", **kwargs: Any) -> Any:
+def verify_artifact(directory: Path, data: Any = "digits", **kwargs: Any) -> Any:
     """Verify the artifact in `directory` as written: reload the model file named in its compile record (its
     sha256 must match), recompile with the recorded target options and calibration, require every file of the
     recompiled artifact to be byte-identical to the one on disk (SNC906 otherwise), then run every stage on
@@ -57,15 +57,16 @@ def verify_artifact(directory: Path, data: str | os.PathLike[str] | None = "digi
     options, problems = options_from_json(target_class(record["target"]).options_type, record.get("options") or {})
     if problems:
         raise _refuse(f"{directory} cannot be recompiled from its record: " + "; ".join(problems),
-                      "compile with a reproducible calibration (digits, random or FILE.npz) to verify the artifact "
-                      "as written, or verify the model file")
+                      "compile with a reproducible calibration (a data spec such as digits or FILE.npz) to verify the "
+                      "artifact as written, or verify the model file")
     target = resolve_target(record["target"], options)
     nir = record.get("nir") or {}
     extra = {} if not str(path).endswith(".nir") else {"nir_dt": nir.get("dt"), "nir_convention":
                                                         nir.get("convention", "auto"), "nir_reset": nir.get("reset")}
     _module, shape, steps, classes = _model_and_shape(path, record.get("input_shape"), record.get("timesteps"),
                                                      bool(record.get("trust_pickle")), record.get("factory"))
-    vdata = load_data(data, shape, steps, classes).head(kwargs.pop("samples", None))
+    vdata = load_data(data, shape, steps, classes, data_root=kwargs.pop("data_root", None)).head(
+        kwargs.pop("samples", None))
     compiled = compile_for_verify(path, target, vdata, calibrate=False, input_shape=record.get("input_shape"),
                                   timesteps=record.get("timesteps"), trust_pickle=bool(record.get("trust_pickle")),
                                   factory=record.get("factory"), **extra)

@@ -66,7 +66,7 @@ class VerifyReport:
         return self.stats.stages[-1].name
 
     def accuracy(self, stage: str) -> float | None:
-        if self.data.labels is None or stage not in self.stats.correct:
+        if not self.stats.labelled or stage not in self.stats.correct:
             return None
         return self.stats.correct[stage] / self.stats.samples
 
@@ -162,7 +162,9 @@ def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
             f"OS processes per layer; automatic runs stop at {LAVA_AUTO_MAX_LAYERS})",
             hint="pass --lava (Python: lava=True) to run it anyway", severity="warning"))
         return
-    x = np.ascontiguousarray(report.data.frames[:, :samples])
+    if report.stats.head is None:
+        return
+    x = np.ascontiguousarray(report.stats.head[:, :samples])
     try:
         compare_extra(report.stats, LavaStage(graph, report.layers, python), "bit-exact", x)
     except CompileError as exc:  # Lava is an optional cross-check: its failure is reported, not fatal
@@ -170,17 +172,19 @@ def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
 
 
 def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] = "loihi",
-           data: str | os.PathLike[str] | None = "digits", *, samples: int | None = None,
+           data: Any = "digits", *, samples: int | None = None,
            batch: int | None = None, tolerance: float = DEFAULT_TOLERANCE,
            scheduled: bool = False, lava: bool | None = None, lava_samples: int = LAVA_SAMPLES,
            json_path: str | os.PathLike[str] | None = None, html_dir: str | os.PathLike[str] | None = None,
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
            options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
-           calibrate_on_scored: bool = False) -> VerifyReport:
+           calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
-    requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
+    requires it, False skips it) on the same `data`: a spec (`digits`, `random` or None, an .npz path, a directory
+    of .npy files, `module:function`, `tonic:NAME` read from `data_root`; docs/DATA.md), a torch Dataset or
+    DataLoader, arrays x or (x, y), or any iterable of (x, y) batches; it is read chunk by chunk.
     The target calibrates on the data's calibration samples (digits: the training split), never on the scored
     ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
     verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
@@ -189,11 +193,11 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
 
     if is_artifact_dir(model):
         return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
-                               scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                               html_dir=html_dir, progress=progress)
+                               data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
+                               json_path=json_path, html_dir=html_dir, progress=progress)
     start = time.perf_counter()
     module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
-    vdata = load_data(data, shape, steps, classes, calibrate_on_scored).head(samples)
+    vdata = load_data(data, shape, steps, classes, calibrate_on_scored, data_root).head(samples)
     source_model = model if isinstance(model, (str, os.PathLike)) else module
     compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
                                   timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
@@ -212,7 +216,7 @@ def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile
     start = time.perf_counter() - compile_s
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
-    stats = run_stages(stages, layers, vdata, batch, progress)
+    stats = run_stages(stages, layers, vdata, batch, progress, keep=lava_samples if lava is not False else 0)
     report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
     report.artifact = artifact if artifact is not None else artifact_json(compiled, None)
     report.problems += list(problems)
@@ -239,7 +243,7 @@ def accuracy_note(traced: ir.Graph, data: VerifyData, stats: RunStats) -> str:
     """How accuracy is scored for this network's output, or why it is not."""
     out = traced.node(traced.outputs[0])
     shape = list(traced.shapes[out.name])
-    if data.labels is None:
+    if not stats.labelled:
         return f"accuracy not computed: the data `{data.name}` has no labels"
     if isinstance(out, ir.Readout):
         return "accuracy = argmax of the readout"
@@ -267,9 +271,9 @@ def measured_resources(report: VerifyReport) -> dict[str, Any]:
     seen = report.stats.populations.get(report.final, {})
     rates = {name: total / max(count, 1) for name, (total, count) in seen.items()}
     for inp in graph.of_kind(ir.Input):  # graded input: a payload event per nonzero value and step
-        rates[inp.name] = float(np.count_nonzero(report.data.frames)) / max(report.data.frames.size, 1)
+        rates[inp.name] = report.stats.input_nonzero / max(report.stats.input_values, 1)
     target = report.compiled.result.target_value or report.target
-    return resource_report(graph, target, rates=rates, timesteps=int(report.data.frames.shape[0]))
+    return resource_report(graph, target, rates=rates, timesteps=report.data.timesteps)
 
 
 def _write(report: VerifyReport, json_path: str | os.PathLike[str] | None,

@@ -1,86 +1,83 @@
-"""Verification inputs: the digits test split, a user .npz file, or random frames, as [T, N, ...] arrays."""
+"""Verification inputs: a DataSource for `--data` (digits, random, .npz, .npy directory, module:function,
+tonic:NAME, or a Python object) with the calibration data, read chunk by chunk as float64 frames [T, b, ...]."""
 
 from __future__ import annotations
 
 import os
-import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from snncompile import validate
 from snncompile.errors import error
+from snncompile.verification.source import ArraySource, DataSource, Framer, encode, rechunk
+
+__all__ = ["CALIBRATION_SAMPLES", "VerifyData", "encode", "load_data"]
 
 CALIBRATION_SAMPLES = 256
-"""Training samples given to the target's calibration (the shipped Loihi accuracy test uses the same)."""
+"""Training samples given to the target's calibration (the shipped Loihi accuracy test uses the same); also the
+most samples of the scored data used as calibration data (calibrate_on_scored, or a data spec given as the
+Loihi calibration without a `calibration` array)."""
+DATA_SPECS = "digits|random|FILE.npz|DIR|module:function|tonic:NAME"
 
 
 @dataclass(frozen=True)
 class VerifyData:
-    """Frames [T, N, *input_shape] (float64), labels [N] or None, calibration frames [T, M, ...] or None."""
+    """A source of samples for the model's input shape and T, its calibration frames [T, M, ...] (or None), and
+    an optional limit on the samples read. `chunks(size)` yields float64 frames [T, b, ...] and labels."""
 
-    name: str
-    frames: np.ndarray
-    labels: np.ndarray | None
+    source: DataSource
+    input_shape: tuple[int, ...]
+    timesteps: int
+    classes: int | None
     calibration: np.ndarray | None
+    limit: int | None = None
+    code: str = "SNC911"
+    """The code of shape and value errors found while reading (SNC902 for files checked up front)."""
 
     @property
-    def samples(self) -> int:
-        return int(self.frames.shape[1])
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def samples(self) -> int | None:
+        """The number of samples read, when the source knows its length."""
+        n = self.source.length
+        return n if self.limit is None else self.limit if n is None else min(n, self.limit)
 
     def head(self, n: int | None) -> VerifyData:
-        """The first n samples (all when n is None)."""
-        if n is None or n >= self.samples:
-            return self
-        labels = None if self.labels is None else self.labels[:n]
-        return VerifyData(self.name, self.frames[:, :n], labels, self.calibration)
+        """Only the first n samples (all when n is None)."""
+        return self if n is None else replace(self, limit=n if self.limit is None else min(n, self.limit))
 
+    def chunks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Frames [T, b, ...] (float64, b <= size) and int64 labels [b] or None, read batch by batch."""
+        framer = Framer(self.source, self.input_shape, self.timesteps, self.classes, self.code,
+                        "SNC902" if self.code == "SNC902" else "SNC912")
+        count = 0
+        for chunk in rechunk(framer, size, self.limit):
+            count += chunk[0].shape[1]
+            yield chunk
+        if count == 0:
+            raise error(self.code, f"the data {self.name} yielded no samples", hint="give at least one sample")
 
-def encode(images: np.ndarray, timesteps: int) -> np.ndarray:
-    """Direct encoding: [N, ...] images presented unchanged at each of T steps, as float64 [T, N, ...]."""
-    return np.broadcast_to(np.asarray(images, np.float64), (timesteps, *np.shape(images))).copy()
+    def describe(self) -> dict[str, Any]:
+        """Kind, name, path, transform and sample count of the source, for the report."""
+        calibration = None if self.calibration is None else int(self.calibration.shape[1])
+        return {**self.source.describe(), "timesteps": self.timesteps, "limit": self.limit,
+                "calibration_samples": calibration}
 
+    @property
+    def frames(self) -> np.ndarray:
+        """Every sample at once (small data and tests only: verification reads chunks)."""
+        return np.concatenate([x for x, _ in self.chunks(1 << 16)], axis=1)
 
-def _frames(array: np.ndarray, input_shape: tuple[int, ...], timesteps: int, what: str, source: str) -> np.ndarray:
-    shape = tuple(array.shape)
-    if shape[1:] == input_shape and shape[0] >= 1:
-        return encode(array, timesteps)
-    if shape[2:] == input_shape and shape[0] == timesteps:
-        return np.asarray(array, np.float64)
-    raise error("SNC902", f"{source}: `{what}` has shape {list(shape)}; expected images [N, "
-                f"{', '.join(map(str, input_shape))}] or frames [{timesteps}, N, {', '.join(map(str, input_shape))}]",
-                hint="images are direct-encoded (repeated over the T timesteps); N >= 1")
-
-
-def load_npz(path: Path, input_shape: tuple[int, ...], timesteps: int, classes: int | None = None,
-             calibrate_on_scored: bool = False) -> VerifyData:
-    """An .npz with `x` (images [N, ...] or frames [T, N, ...], N >= 1, finite numbers), optional `y` integer
-    labels [N] in 0..classes-1 and `calibration`. Every problem is SNC902 naming the array (and first bad index).
-    Without `calibration` the target is not calibrated (the scored samples are calibration data only when
-    `calibrate_on_scored`: a score on data the compile was tuned on flatters it)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
-        raise error("SNC902", f"cannot read {path} as an .npz archive: {type(exc).__name__}: {exc}",
-                    hint="write it with numpy.savez(path, x=..., y=...) from numeric arrays") from None
-    if "x" not in arrays:
-        raise error("SNC902", f"{path} has no array `x` (found: {', '.join(sorted(arrays)) or 'none'})",
-                    hint="numpy.savez(path, x=images, y=labels)")
-    x = validate.numeric_array(arrays["x"], f"{path.name}: x", "SNC902")
-    frames = _frames(x, input_shape, timesteps, "x", str(path))
-    labels = arrays.get("y")
-    if labels is not None:
-        labels = validate.labels(labels, frames.shape[1], classes, f"{path.name}: y", "SNC902")
-    cal = arrays.get("calibration")
-    if cal is not None:
-        cal = validate.numeric_array(cal, f"{path.name}: calibration", "SNC902")
-    if cal is None:
-        calibration = frames if calibrate_on_scored else None
-    else:
-        calibration = _frames(cal, input_shape, timesteps, "calibration", str(path))
-    return VerifyData(path.name, frames, None if labels is None else labels.astype(np.int64), calibration)
+    @property
+    def labels(self) -> np.ndarray | None:
+        """Every label at once, or None (small data and tests only)."""
+        ys = [y for _, y in self.chunks(1 << 16)]
+        return None if any(y is None for y in ys) else np.concatenate(ys)  # type: ignore[arg-type]
 
 
 def load_digits(timesteps: int) -> VerifyData:
@@ -89,7 +86,9 @@ def load_digits(timesteps: int) -> VerifyData:
     from snncompile.datasets import digits_split
 
     x_tr, _, x_te, y_te = digits_split()
-    return VerifyData("digits", encode(x_te, timesteps), y_te, encode(x_tr[:CALIBRATION_SAMPLES], timesteps))
+    source = ArraySource("digits", "digits", len(x_te), x=x_te, y=y_te, transform="direct encoding",
+                         details={"split": "test (25 %, random_state 0)"})
+    return VerifyData(source, (1, 8, 8), timesteps, None, encode(x_tr[:CALIBRATION_SAMPLES], timesteps))
 
 
 def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32, seed: int = 0,
@@ -99,23 +98,88 @@ def random_data(input_shape: tuple[int, ...], timesteps: int, samples: int = 32,
     rng = np.random.default_rng(seed)
     images = rng.random((samples, *input_shape))
     other = images if calibrate_on_scored else rng.random((samples, *input_shape))
-    return VerifyData("random", encode(images, timesteps), None, encode(other, timesteps))
+    source = ArraySource("random", "random", samples, x=images, transform="direct encoding",
+                         details={"seed": seed})
+    return VerifyData(source, input_shape, timesteps, None, encode(other, timesteps))
 
 
-def load_data(spec: str | os.PathLike[str] | None, input_shape: tuple[int, ...], timesteps: int,
-              classes: int | None = None, calibrate_on_scored: bool = False) -> VerifyData:
-    """`digits`, a path to an .npz file, or None / `random` for unlabelled random images. `classes`: the number
-    of model outputs, which labels must index. The calibration data never holds the scored samples unless
-    `calibrate_on_scored` (digits: the training split)."""
-    if spec is None or str(spec) == "random":
+def _file_source(path: Path, input_shape: tuple[int, ...], timesteps: int,
+                 classes: int | None) -> tuple[ArraySource, Any]:
+    from snncompile.verification.source_files import array_source, npy_dir, open_npz
+
+    arrays = npy_dir(path) if path.is_dir() else open_npz(path, input_shape)
+    if "x" not in arrays:
+        raise error("SNC902", f"{path} has no array `x` (found: {', '.join(sorted(arrays)) or 'none'})",
+                    hint="numpy.savez(path, x=images, y=labels)")
+    return array_source("npy-dir" if path.is_dir() else "npz", path, arrays, input_shape, timesteps, classes)
+
+
+def _calibration_frames(raw: Any, name: str, input_shape: tuple[int, ...], timesteps: int) -> np.ndarray:
+    from snncompile import validate
+    from snncompile.verification.source_files import materialize
+
+    cal = validate.numeric_array(materialize(raw), f"{name}: calibration", "SNC902")
+    shape = tuple(cal.shape)
+    if shape[1:] == input_shape and shape[0] >= 1:
+        return encode(cal, timesteps)
+    if shape[2:] == input_shape and shape[0] == timesteps:
+        return np.asarray(cal, np.float64)
+    dims = ", ".join(map(str, input_shape))
+    raise error("SNC902", f"{name}: `calibration` has shape {list(shape)}; expected images [N, {dims}] or frames "
+                f"[{timesteps}, N, {dims}]", hint="images are direct-encoded (repeated over the T timesteps); N >= 1")
+
+
+def source_for(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes: int | None,
+               data_root: str | os.PathLike[str] | None = None) -> tuple[DataSource, Any, str]:
+    """(source, calibration: a raw array, a source of training samples or None, code of its read-time errors)
+    for a spec or a Python object."""
+    if not isinstance(spec, (str, os.PathLike)):
+        from snncompile.verification.source_module import as_source
+
+        return as_source(spec, type(spec).__name__, input_shape=input_shape, timesteps=timesteps), None, "SNC911"
+    text = str(spec)
+    if text.startswith("tonic:"):
+        from snncompile.verification.source_tonic import tonic_source
+
+        return (*tonic_source(text, data_root, input_shape, timesteps), "SNC911")
+    path = Path(spec)
+    if path.exists():
+        source, raw = _file_source(path, input_shape, timesteps, classes)
+        return source, raw, "SNC902"
+    from snncompile.verification.source_module import function_source, is_function_spec
+
+    if is_function_spec(text):
+        return function_source(text), None, "SNC911"
+    if text.endswith((".npz", ".npy")) or os.sep in text:
+        raise error("SNC910", f"verification data {text!r} does not exist",
+                    hint=f"check the path; --data is one of {DATA_SPECS} (docs/DATA.md)")
+    raise error("SNC910", f"verification data {text!r} is none of {DATA_SPECS}",
+                hint="pass --data digits, --data random, an .npz file, a directory with x.npy (and y.npy), "
+                     "pkg.module:function, file.py:function or tonic:NMNIST with --data-root (docs/DATA.md)")
+
+
+def load_data(spec: Any, input_shape: tuple[int, ...], timesteps: int, classes: int | None = None,
+              calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None) -> VerifyData:
+    """`digits`, `random` (or None), a path to an .npz file or a .npy directory, `module:function`,
+    `tonic:NAME` (with `data_root`), or a Python object (DataSource, Dataset, DataLoader, arrays, (x, y)
+    batches). `classes`: the number of model outputs, which labels must index. The calibration data never
+    holds the scored samples unless `calibrate_on_scored` (digits: the training split; a file's `calibration`
+    array; tonic: the first CALIBRATION_SAMPLES of its training split when extracted; else none, or with
+    `calibrate_on_scored` the first CALIBRATION_SAMPLES scored samples)."""
+    if spec is None or (isinstance(spec, str) and spec == "random"):
         return random_data(input_shape, timesteps, calibrate_on_scored=calibrate_on_scored)
-    if str(spec) == "digits":
+    if isinstance(spec, str) and spec == "digits":
         if input_shape != (1, 8, 8):
             raise error("SNC902", f"the digits data is [1, 8, 8] images; the model takes {list(input_shape)}",
                         hint="pass --data FILE.npz with inputs of the model's shape")
         return load_digits(timesteps)
-    path = Path(spec)
-    if not path.is_file():
-        raise error("SNC902", f"verification data {spec!r} is neither `digits`, `random` nor an existing .npz file",
-                    hint="pass --data digits, --data random, or the path of an .npz with x (and y)")
-    return load_npz(path, input_shape, timesteps, classes, calibrate_on_scored)
+    source, raw, code = source_for(spec, input_shape, timesteps, classes, data_root)
+    data = VerifyData(source, input_shape, timesteps, classes, None, code=code)
+    if isinstance(raw, DataSource):  # a training split (tonic): its first samples calibrate
+        calibration = VerifyData(raw, input_shape, timesteps, None, None).head(CALIBRATION_SAMPLES).frames
+        return replace(data, calibration=calibration)
+    if raw is not None:
+        return replace(data, calibration=_calibration_frames(raw, source.name, input_shape, timesteps))
+    if calibrate_on_scored:
+        return replace(data, calibration=data.head(CALIBRATION_SAMPLES).frames)
+    return data

@@ -104,7 +104,7 @@ def _raster(report: VerifyReport, stage: str) -> tuple[np.ndarray, list[int]]:
 
 
 def spikes_steps(report: VerifyReport) -> int:
-    return int(report.data.frames.shape[0])
+    return report.data.timesteps
 
 
 def plot_rasters(report: VerifyReport, path: Path) -> None:

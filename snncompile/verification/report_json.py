@@ -65,8 +65,8 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
     return _clean({
         "format": REPORT_FORMAT, "version": REPORT_VERSION, "ok": report.ok,
         "model": report.model, "target": report.target, "artifact": report.artifact,
-        "data": {"name": report.data.name, "samples": stats.samples, "labelled": report.data.labels is not None,
-                 "timesteps": int(report.data.frames.shape[0])},
+        "data": {"name": report.data.name, "samples": stats.samples, "labelled": stats.labelled,
+                 "timesteps": report.data.timesteps, "source": report.data.describe()},
         "stages": [{"name": s.name, "description": s.description, "exact": s.exact, "samples": n}
                    for s, n in [*((s, stats.samples) for s in stats.stages), *stats.extra]],
         "reference_stage": report.reference, "compiled_stage": report.final,

@@ -47,6 +47,13 @@ class RunStats:
     reference_dtype: str = "float64"
     scores_from: str | None = None
     """How classes were scored: "readout" (logits [B, K]), "spike counts" ([T, B, K] spikes), None (neither)."""
+    labelled: bool = False
+    """Every chunk came with labels."""
+    input_nonzero: int = 0
+    input_values: int = 0
+    """Nonzero values and all values of the input frames read (the input's event rate)."""
+    head: np.ndarray | None = None
+    """The first samples' frames [T, k, ...] kept for stages run on a subset (Lava)."""
 
 
 def stage_pairs(stages: list[Stage]) -> list[PairAgreement]:
@@ -73,7 +80,7 @@ def chunk_size(stages: list[Stage], timesteps: int, requested: int | None) -> in
 
 
 @contextmanager
-def progress_bar(total: int, enabled: bool) -> Iterator[Any]:
+def progress_bar(total: int | None, enabled: bool) -> Iterator[Any]:
     """A rich progress bar on stderr (a no-op when disabled)."""
     if not enabled:
         yield lambda n, what: None
@@ -123,14 +130,21 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
 
 
 def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch: int | None = None,
-               progress: bool = False) -> RunStats:
-    """Every stage on every chunk of `data`, the same inputs for all; statistics accumulated per chunk."""
+               progress: bool = False, keep: int = 0) -> RunStats:
+    """Every stage on every chunk of `data` (read chunk by chunk from its source: memory holds one chunk), the
+    same inputs for all; statistics accumulated per chunk; the first `keep` samples' frames kept in stats.head."""
     stats = RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
-    size = chunk_size(stages, data.frames.shape[0], batch)
+    size = chunk_size(stages, data.timesteps, batch)
+    labelled = True
     with progress_bar(data.samples, progress) as advance:
-        for offset in range(0, data.samples, size):
-            x = np.ascontiguousarray(data.frames[:, offset:offset + size])
-            labels = None if data.labels is None else data.labels[offset:offset + size]
+        for x, labels in data.chunks(size):
+            offset = stats.samples
+            labelled = labelled and labels is not None
+            stats.input_nonzero += int(np.count_nonzero(x))
+            stats.input_values += int(x.size)
+            if offset < keep:
+                part = x[:, :keep - offset]
+                stats.head = part.copy() if stats.head is None else np.concatenate([stats.head, part], axis=1)
             outputs: dict[str, StageOutput] = {}
             dtype = torch.float64
             for stage in stages:
@@ -142,6 +156,7 @@ def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch
             _accumulate(stats, outputs, labels, offset)
             stats.samples += x.shape[1]
             advance(x.shape[1], "")
+    stats.labelled = labelled and stats.samples > 0
     return stats
 
 

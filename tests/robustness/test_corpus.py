@@ -193,7 +193,7 @@ CASES: list[Case] = [
     Case("data", "verify-text-x", ver("d_text.npz"), 1, "SNC902"),
     Case("data", "verify-object-x", ver("d_object.npz"), 1, "SNC902"),
     Case("data", "verify-random-file", ver("d_random.npz"), 1, "SNC902"),
-    Case("data", "verify-missing-file", ver("nope.npz"), 1, "SNC902"),
+    Case("data", "verify-missing-file", ver("nope.npz"), 1, "SNC910", "does not exist"),
     Case("data", "calibration-nan", lambda c, w: [c.model, "-t", "loihi", "--loihi-calibration",
                                                   str(c / "d_cal_nan.npz"), "-o", str(w / "out")], 1, "SNC902"),
 ]

@@ -67,9 +67,10 @@ class LoihiOptions:
     input_bits / input_scale: graded payload width and integer steps per real input unit (None: from the
     calibration data, else (2^bits − 1) / input_max).
     overflow: "avoid" caps each layer's scale so the worst-case |A| cannot wrap u; "warn" only reports.
-    calibration: optional input data [T, B, ...], or a data spec (`digits`, `random`, FILE.npz as for
-    `snncompile verify --data`) loaded for the model's input shape and T; measured drives refine the overflow
-    caps and the input scale.
+    calibration: optional input data [T, B, ...], or a data spec as for `snncompile verify --data` (`digits`,
+    `random`, FILE.npz, a .npy directory, module:function, tonic:NAME@ROOT; docs/DATA.md) loaded for the model's
+    input shape and T (a file's `calibration` array, a tonic training split, else the first 256 samples);
+    measured drives refine the overflow caps and the input scale.
     scales: for a layer with no exact integer form, "bounds" takes the largest threshold scale every bound
     allows; "calibrated" (with calibration data) searches scales and a vThMant offset for the fewest
     teacher-forced spike disagreements with the float layer (targets/loihi/calibrate.py).
@@ -94,9 +95,9 @@ class LoihiOptions:
         "choices": ("avoid", "warn"),
         "help": "avoid: cap each layer's scale so the current cannot wrap (default); warn: only report"})
     calibration: np.ndarray | str | None = field(default=None, metadata={
-        "metavar": "digits|random|FILE.npz",
-        "help": "input data that refines the input scale and the overflow caps (FILE.npz: `x` or `calibration`, "
-                "images [N, ...] or frames [T, N, ...], as for verify --data)"})
+        "metavar": "SPEC",
+        "help": "input data that refines the input scale and the overflow caps: a data spec as for verify --data "
+                "(FILE.npz: `calibration`, else the first 256 samples of `x`; tonic:NAME@ROOT: the training split)"})
     timesteps: int | None = field(default=None, metadata={"cli": False})
     scales: str = field(default="bounds", metadata={
         "choices": ("bounds", "calibrated"),

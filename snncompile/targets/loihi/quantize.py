@@ -122,7 +122,7 @@ def approximate_summary(graph: ir.Graph, inexact: list[list[str]],
 
 
 def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOptions:
-    """The options with a calibration data spec (`digits`, `random` or FILE.npz) loaded as frames
+    """The options with a calibration data spec (as for verify --data, docs/DATA.md) loaded as frames
     [T, N, ...] for the graph's input shape and timesteps."""
     if options.calibration is not None and not isinstance(options.calibration, str):
         from snncompile.validate import numeric_array
@@ -135,7 +135,7 @@ def with_calibration_data(options: LoihiOptions, graph: ir.Graph) -> LoihiOption
     (inp,) = graph.of_kind(ir.Input)
     if graph.timesteps is None:
         raise error("SNC902", "calibration data needs the number of timesteps", hint="pass --timesteps")
-    spec = options.calibration  # a FILE.npz spec is calibration data itself (its `calibration` array, else `x`)
+    spec = options.calibration  # a file is calibration data itself (its `calibration` array, else its first samples)
     data = load_data(spec, tuple(inp.shape), graph.timesteps, calibrate_on_scored=spec not in ("random", "digits"))
     return dataclasses.replace(options, calibration=data.calibration)
 
