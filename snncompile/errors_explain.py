@@ -236,7 +236,8 @@ _TEXT: dict[str, tuple[str, str]] = {
                "wrong shape, not numeric, NaN / inf, zero samples, labels not integer or outside the classes.",
                "Write numpy.savez(path, x=images, y=labels) with finite numbers and labels in 0..classes-1."),
     "SNC903": ("The Lava stage failed, timed out (its processes are stopped), or is unavailable.",
-               "Run fewer samples (--lava-samples), skip it (--no-lava), or create the environment: snncompile lava-setup."),
+               "Run fewer samples (--lava-samples), skip it (--no-lava), or create the environment "
+               "(snncompile lava-setup)."),
     "SNC904": ("verify could not compare some neuron layers of the model (a module not called, called a different "
                "number of times than it has IR nodes, or returning another shape).",
                "Read the per-layer reasons in the report; register a converter or pass --layout for the model's "
