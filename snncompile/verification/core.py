@@ -145,7 +145,7 @@ def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Seq
     return module, tuple(inp.shape), int(steps), classes
 
 
-def _required_lava(compiled: Compiled, lava: bool | None) -> None:
+def _required_lava(compiled: Compiled | Target[Any], lava: bool | None) -> None:
     """SNC421 before any stage runs when the Lava stage is asked for (`lava=True`, --lava) and there is no Lava
     environment: a requested check that cannot run must not pass."""
     from snncompile.lava_env import lava_python, missing_hint
@@ -207,6 +207,10 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
                                scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
                                html_dir=html_dir, progress=progress)
     start = time.perf_counter()
+    if lava:  # before the model is even loaded: a requested stage that cannot run
+        from snncompile.targets import resolve_target
+
+        _required_lava(resolve_target(target), lava)
     module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
     vdata = load_data(data, shape, steps, classes, calibrate_on_scored).head(samples)
     source_model = model if isinstance(model, (str, os.PathLike)) else module
