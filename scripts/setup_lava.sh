@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${LAVA_VENV:-.venv-lava}
-PY=${PYTHON:-python3}
+PY=${LAVA_SETUP_PYTHON:-python3}
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m snncompile.lava_env create "$VENV"
