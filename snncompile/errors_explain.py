@@ -107,6 +107,18 @@ _TEXT: dict[str, tuple[str, str]] = {
                "See `snncompile compile --help` for the target's flags."),
     "SNC410": ("The graph contains an op the target cannot run.",
                "Pick a target that supports it (--list-targets) or change the layer."),
+    "SNC420": ("A feature needs a package that is not a dependency of the plain install, only of an extra "
+               "(onnxruntime: `snncompile[onnx]`, ray: `snncompile[ray]`, tonic: `snncompile[datasets]`), or a "
+               "dependency is missing from the environment.",
+               "Install what the hint names, e.g. pip install 'snncompile[onnx]'."),
+    "SNC421": ("The Lava stage needs a separate Python 3.10 environment with Lava (lava-nc 0.10.0, lava-dl 0.6.0, "
+               "h5py); none was found ($SNNCOMPILE_LAVA_PYTHON, .venv-lava in the working directory, or the "
+               "environment `snncompile lava-setup` creates). With --lava it is an error; otherwise the stage is "
+               "skipped with this code as a warning.",
+               "Run `snncompile lava-setup`, or set SNNCOMPILE_LAVA_PYTHON; --no-lava skips the stage."),
+    "SNC422": ("`snncompile lava-setup` could not create the Lava environment: no Python 3.10 interpreter, or "
+               "pip failed to install lava-nc / lava-dl / h5py.",
+               "Install Python 3.10 (or pass --python PATH to one), check pip's network access, and rerun."),
     # 5xx: folding and legalization
     "SNC500": ("A normalization has no exact fold target: no linear layer next to it can absorb its scale and "
                "offset (the message names your module).",
@@ -224,7 +236,8 @@ _TEXT: dict[str, tuple[str, str]] = {
                "wrong shape, not numeric, NaN / inf, zero samples, labels not integer or outside the classes.",
                "Write numpy.savez(path, x=images, y=labels) with finite numbers and labels in 0..classes-1."),
     "SNC903": ("The Lava stage failed, timed out (its processes are stopped), or is unavailable.",
-               "Run fewer samples (--lava-samples), skip it (--no-lava), or set up .venv-lava."),
+               "Run fewer samples (--lava-samples), skip it (--no-lava), or create the environment "
+               "(snncompile lava-setup)."),
     "SNC904": ("verify could not compare some neuron layers of the model (a module not called, called a different "
                "number of times than it has IR nodes, or returning another shape).",
                "Read the per-layer reasons in the report; register a converter or pass --layout for the model's "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from snncompile.errors import error
+from snncompile.fsmode import as_created
 from snncompile.interrupts import signals_deferred
 
 REPORT_NAME = "report.json"
@@ -74,6 +75,7 @@ def staged(out: Path, emit: Callable[[Path], list[Path]], report: dict[str, Any]
     try:
         with signals_deferred():  # so that an interrupt cannot fall between mkdtemp and `tmp = ...`
             tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        as_created(tmp)
         files = emit(tmp)
         (tmp / REPORT_NAME).write_text(json.dumps({"tool": _TOOL_TAG, **report}, indent=1, default=str) + "\n")
         yield tmp, [*files, tmp / REPORT_NAME]

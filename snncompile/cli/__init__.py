@@ -25,7 +25,7 @@ def main() -> None:
 
 
 def _load_cli() -> Any:
-    from snncompile.cli import commands, sweep, verify  # noqa: F401  (registers the subcommands)
+    from snncompile.cli import commands, lava_setup, sweep, verify  # noqa: F401  (registers the subcommands)
     from snncompile.cli.app import cli
 
     return cli

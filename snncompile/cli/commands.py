@@ -194,7 +194,10 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
 
 
 def _simulate_onnx(model: Path, x: np.ndarray, output: Path) -> None:
+    from snncompile.extras import require
     from snncompile.targets.onnx.driver import run_onnx, save_outputs
+
+    require("onnxruntime", feature=f"simulating the ONNX artifact {model.parent}")
 
     try:
         values = run_onnx(model, x)

@@ -9,16 +9,17 @@ from typing import Any
 import click
 
 from snncompile.targets import Target, resolve_target, target_class, target_names
+from snncompile.targets.registry import flag_options
 
 
 def _options_types() -> Iterator[tuple[str, type[Any]]]:
     """(flag prefix, options dataclass) once per options type, in registry order."""
     seen: set[type[Any]] = set()
     for name in target_names():
-        cls = target_class(name)
-        if cls.flag_prefix and cls.options_type not in seen:
-            seen.add(cls.options_type)
-            yield cls.flag_prefix, cls.options_type
+        prefix, options = flag_options(name)  # built-ins: without importing the target (torch), for --help
+        if prefix and options not in seen:
+            seen.add(options)
+            yield prefix, options
 
 
 def _param_type(meta: dict[str, Any]) -> click.ParamType | None:

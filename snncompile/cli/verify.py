@@ -118,13 +118,15 @@ def _num(value: float | None) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="write the JSON report")
 @click.option("--html", "html_dir", type=click.Path(file_okay=False, path_type=Path),
               help="write index.html and PNG plots (rasters, rates, agreement, quantization) into DIR")
-@click.option("--lava/--no-lava", default=None, help="also run the artifact in Lava (default: when .venv-lava exists)")
+@click.option("--lava/--no-lava", default=None, help="also run the artifact in Lava (default: when a Lava environment "
+              "exists, see `snncompile lava-setup`; --lava without one is an error, SNC421)")
 @click.option("--lava-samples", type=click.IntRange(min=1), default=4, show_default=True,
               help="samples run in Lava (slow: about 500 steps/s)")
 @click.option("--scheduled", is_flag=True, help="also simulate the pipelined float graph (locates a divergence "
               "between scheduling and quantization; T + latency steps)")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="accepted accuracy drop, in percentage points")
+              help="accepted accuracy drop, in percentage points (1 = one point; the same unit as "
+                   "verify(tolerance=) in Python)")
 @click.option("--calibrate-on-scored", is_flag=True, help="let the target calibrate on the scored samples (by "
               "default it calibrates on other data: the digits training split, other random images, the .npz "
               "`calibration` array, or not at all)")
@@ -150,7 +152,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
 
     if model.is_dir() and not is_artifact_dir(model):
         raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
-    common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance / 100, scheduled=scheduled,
+    common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance, scheduled=scheduled,
                   lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
                   progress=sys.stderr.isatty() if progress is None else progress)
     if model.is_dir():
@@ -170,4 +172,5 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
             click.echo(d.render(), err=True)
     if errors:
         raise CompileError(errors)
-    click.echo("verify: all checks passed")
+    skipped = sorted({d.message.split(":")[0] for d in report.problems if d.code == "SNC421"})
+    click.echo("verify: all checks passed" + (f" ({'; '.join(skipped)}: see the warning above)" if skipped else ""))

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from snncompile.fsmode import as_created
 from snncompile.ir.base import OP_REGISTRY, Edge, Op
 from snncompile.ir.graph import Graph
 
@@ -88,6 +89,7 @@ def load(directory: str | os.PathLike[str], stem: str = "graph") -> Graph:
 def _atomic_write(path: Path, write: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        as_created(tmp)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

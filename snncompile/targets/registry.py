@@ -16,7 +16,16 @@ BUILTIN_TARGETS: dict[str, str] = {
     "onnx": "snncompile.targets.onnx.target:OnnxTarget",
     "onnx-loihi": "snncompile.targets.onnx.fixed_target:OnnxLoihiTarget",
 }
-"""A new target is one folder under targets/ and one line here."""
+"""A new target is one folder under targets/ and one line here (and one in BUILTIN_FLAGS if it has CLI flags)."""
+
+BUILTIN_FLAGS: dict[str, tuple[str, str]] = {
+    "loihi": ("loihi", "snncompile.targets.loihi.caps:LoihiOptions"),
+    "nir": ("nir", "snncompile.targets.nir.legalize:NirOptions"),
+    "onnx-loihi": ("loihi", "snncompile.targets.loihi.caps:LoihiOptions"),
+}
+"""Target name -> (its class's flag_prefix, its options_type), readable without importing the target (and torch):
+the CLI builds its --loihi-* / --nir-* flags, and --help, from these. tests/targets/test_registry_flags.py checks
+them against the classes."""
 
 _PLUGINS: dict[str, type[Target[Any]]] = {}
 
@@ -39,6 +48,18 @@ def target_class(name: str) -> type[Target[Any]]:
         raise error("SNC400", f"unknown target {name!r}", hint=f"available: {', '.join(target_names())}")
     module, cls = BUILTIN_TARGETS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def flag_options(name: str) -> tuple[str | None, type[Any]]:
+    """(flag prefix, options dataclass) of target `name`, importing only the options' module for a built-in."""
+    if name in BUILTIN_FLAGS and name not in _PLUGINS:
+        prefix, path = BUILTIN_FLAGS[name]
+        module, cls = path.split(":")
+        return prefix, getattr(importlib.import_module(module), cls)
+    if name in BUILTIN_TARGETS and name not in _PLUGINS:
+        return None, type(None)
+    target = target_class(name)
+    return target.flag_prefix, target.options_type
 
 
 def resolve_target(target: str | Target[Any], options: Mapping[str, Any] | Any | None = None) -> Target[Any]:

@@ -26,8 +26,9 @@ from snncompile.verification.report_json import report_to_json, write_json
 from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
 from snncompile.verification.stages import Layer, neuron_layers
 
-DEFAULT_TOLERANCE = 0.01
-"""Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage: 1 percentage point."""
+DEFAULT_TOLERANCE = 1.0
+"""Largest accepted accuracy drop from the reference (PyTorch) to the compiled stage, in percentage points (the
+unit of `verify(tolerance=)` and `--tolerance`; VerifyReport.tolerance holds it as a fraction)."""
 LAVA_SAMPLES = 4
 LAVA_AUTO_MAX_LAYERS = 16
 """Deeper networks run in Lava only on request: psp_preact_resnet (49 layers) started 323 processes."""
@@ -43,6 +44,7 @@ class VerifyReport:
     compiled: Compiled
     stats: RunStats
     tolerance: float
+    """The accepted accuracy drop as a fraction (0.01: one percentage point)."""
     quantization: dict[str, dict[str, Any]] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)
@@ -143,17 +145,28 @@ def _model_and_shape(model: nn.Module | str | os.PathLike[str], input_shape: Seq
     return module, tuple(inp.shape), int(steps), classes
 
 
+def _required_lava(compiled: Compiled | Target[Any], lava: bool | None) -> None:
+    """SNC421 before any stage runs when the Lava stage is asked for (`lava=True`, --lava) and there is no Lava
+    environment: a requested check that cannot run must not pass."""
+    from snncompile.lava_env import lava_python, missing_hint
+
+    if lava and compiled.capabilities.runtime == "lava" and lava_python() is None:
+        raise error("SNC421", "the Lava stage was requested (--lava / lava=True) but no Lava environment was found",
+                    hint=missing_hint())
+
+
 def _lava(report: VerifyReport, lava: bool | None, samples: int) -> None:
+    from snncompile.lava_env import missing_hint
     from snncompile.verification.lava import LavaStage, lava_python
 
     python = lava_python()
     graph = report.compiled.result.graph
     if lava is False or report.compiled.capabilities.runtime != "lava":
         return
-    if python is None:
-        if lava:
-            report.problems.append(Diagnostic("SNC903", "Lava stage requested but no .venv-lava was found",
-                                              hint="run scripts/setup_lava.sh", severity="warning"))
+    if python is None:  # lava=True was refused by _required_lava before the stages ran
+        report.problems.append(Diagnostic("SNC421", "Lava stage skipped: no Lava environment was found (the "
+                                          "artifact was checked in the bit-exact simulator only)",
+                                          hint=f"{missing_hint()}; --no-lava skips it silently", severity="warning"))
         return
     layers = len(graph.metadata["loihi"]["layers"])
     if lava is None and layers > LAVA_AUTO_MAX_LAYERS:
@@ -181,10 +194,12 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
            calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
-    simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
-    requires it, False skips it) on the same `data`: a spec (`digits`, `random` or None, an .npz path, a directory
-    of .npy files, `module:function`, `tonic:NAME` read from `data_root`; docs/DATA.md), a torch Dataset or
-    DataLoader, arrays x or (x, y), or any iterable of (x, y) batches; it is read chunk by chunk.
+    simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when a Lava environment exists, see
+    snncompile.lava_env; `lava=True` requires it (SNC421 without one), False skips it) on the same `data`: a spec
+    (`digits`, `random` or None, an .npz path, a directory of .npy files, `module:function`, `tonic:NAME` read
+    from `data_root`; docs/DATA.md), a torch Dataset or DataLoader, arrays x or (x, y), or any iterable of (x, y)
+    batches; it is read chunk by chunk. `tolerance`: the accepted accuracy drop in percentage points, as
+    --tolerance (1.0 = one point; the compiled accuracy may be at most that far below the reference).
     The target calibrates on the data's calibration samples (digits: the training split), never on the scored
     ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
     verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
@@ -196,6 +211,10 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
                                data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
                                json_path=json_path, html_dir=html_dir, progress=progress)
     start = time.perf_counter()
+    if lava:  # before the model is even loaded: a requested stage that cannot run
+        from snncompile.targets import resolve_target
+
+        _required_lava(resolve_target(target), lava)
     module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
     vdata = load_data(data, shape, steps, classes, calibrate_on_scored, data_root).head(samples)
     source_model = model if isinstance(model, (str, os.PathLike)) else module
@@ -212,12 +231,14 @@ def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile
                      json_path: str | os.PathLike[str] | None, html_dir: str | os.PathLike[str] | None,
                      progress: bool, artifact: dict[str, Any] | None = None,
                      problems: Sequence[Diagnostic] = ()) -> VerifyReport:
-    """Run every stage of a compile on the data, check, and write the reports."""
+    """Run every stage of a compile on the data, check, and write the reports (`tolerance` in percentage
+    points)."""
     start = time.perf_counter() - compile_s
+    _required_lava(compiled, lava)
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
     stats = run_stages(stages, layers, vdata, batch, progress, keep=lava_samples if lava is not False else 0)
-    report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance)
+    report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance / 100)
     report.artifact = artifact if artifact is not None else artifact_json(compiled, None)
     report.problems += list(problems)
     report.accuracy_note = accuracy_note(compiled.result.traced, vdata, stats)

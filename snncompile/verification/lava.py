@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -12,20 +11,14 @@ import torch
 
 from snncompile import ir
 from snncompile.errors import error
+from snncompile.lava_env import lava_python
 from snncompile.verification.process import run_group
 from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
 TIMEOUT_S = 900
 
-
-def lava_python() -> Path | None:
-    """The Lava interpreter: $SNNCOMPILE_LAVA_PYTHON, else .venv-lava in the working directory or the checkout."""
-    env = os.environ.get("SNNCOMPILE_LAVA_PYTHON")
-    candidates = [Path(env)] if env else []
-    candidates += [Path.cwd() / ".venv-lava" / "bin" / "python",
-                   Path(__file__).resolve().parents[2] / ".venv-lava" / "bin" / "python"]
-    return next((c for c in candidates if c.is_file()), None)
+__all__ = ["RUNTIME", "TIMEOUT_S", "LavaStage", "lava_python", "unstream"]
 
 
 def unstream(spikes: np.ndarray, samples: int, steps: int, phase: int) -> np.ndarray:

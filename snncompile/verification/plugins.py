@@ -107,7 +107,10 @@ def build_stages(compiled: Compiled, layers: list[Layer], *, scheduled: bool = F
     stages = loihi_stages(compiled, layers, scheduled) if caps.arithmetic == "loihi-fixed" \
         else float_stages(compiled, layers)
     if caps.runtime == "onnxruntime":
+        from snncompile.extras import require
         from snncompile.verification.onnx_stage import onnx_stage
+
+        require("onnxruntime", feature=f"verifying a {compiled.result.target} artifact (its onnxruntime stage)")
 
         stages.append(onnx_stage(compiled.result.graph, layers, caps.arithmetic))
     return stages

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from snncompile.errors import error
+from snncompile.fsmode import as_created
 from snncompile.verification.report_json import layer_json
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def write_html(report: VerifyReport, directory: Path) -> list[Path]:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.", suffix=".tmp"))
     try:
+        as_created(tmp)
         plots = [("rasters.png", plot_rasters), ("rates.png", plot_rates), ("agreement.png", plot_agreement)]
         if report.quantization:
             plots.append(("quantization.png", plot_quantization))

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from snncompile.fsmode import as_created
+
 if TYPE_CHECKING:
     from snncompile.verification.core import VerifyReport
     from snncompile.verification.stages import Layer
@@ -103,6 +105,7 @@ def write_json(report: VerifyReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        as_created(tmp)
         with os.fdopen(fd, "w") as f:
             json.dump(report.to_json(), f, indent=1)
             f.write("\n")

@@ -9,6 +9,7 @@ import onnx
 import torch
 
 from snncompile import ir
+from snncompile.extras import available, install_hint
 from snncompile.formats.onnx_naming import FLOAT_ARITHMETIC, METADATA_KEY
 from snncompile.frontend.onnx.metadata import snncompile_metadata
 from snncompile.ir.traits import float_neurons
@@ -64,6 +65,8 @@ def check_onnx_result(result: Any, x: torch.Tensor) -> tuple[CheckReport, str]:
     spikes: dict[str, str] = {}
     note = "model = the ONNX source run step by step with onnxruntime"
     try:
+        if not available("onnxruntime"):
+            raise ModuleNotFoundError(f"onnxruntime is not installed ({install_hint('onnx')})")
         if meta.get("arithmetic", FLOAT_ARITHMETIC) != FLOAT_ARITHMETIC:
             raise ValueError(f"{meta['arithmetic']} arithmetic is the imported graph's own semantics")
         spikes, pairs = source_io(proto)

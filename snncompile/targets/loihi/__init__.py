@@ -1,12 +1,28 @@
-"""The `loihi` target: netx HDF5 + manifest for Lava/Loihi 2, with a bit-exact fixed-point simulator."""
+"""The `loihi` target: netx HDF5 + manifest for Lava/Loihi 2, with a bit-exact fixed-point simulator.
+
+The names below are imported on first use, so that reading LoihiOptions (the CLI's --loihi-* flags, --help)
+does not import torch."""
 
 from __future__ import annotations
 
-from snncompile.targets.loihi.caps import LoihiOptions
-from snncompile.targets.loihi.numerics import LOIHI_OPS, simulate_loihi
-from snncompile.targets.loihi.target import LoihiTarget
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-LOIHI = LoihiTarget()
-"""The loihi target with default options (`LOIHI.with_options(calibration=x)` for others)."""
+if TYPE_CHECKING:
+    from snncompile.targets.loihi.caps import LoihiOptions
+    from snncompile.targets.loihi.numerics import LOIHI_OPS, simulate_loihi
+    from snncompile.targets.loihi.target import LOIHI, LoihiTarget
+
+_LAZY = {"LoihiOptions": "snncompile.targets.loihi.caps", "LOIHI_OPS": "snncompile.targets.loihi.numerics",
+         "simulate_loihi": "snncompile.targets.loihi.numerics", "LoihiTarget": "snncompile.targets.loihi.target",
+         "LOIHI": "snncompile.targets.loihi.target"}
 
 __all__ = ["LOIHI", "LOIHI_OPS", "LoihiOptions", "LoihiTarget", "simulate_loihi"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'snncompile.targets.loihi' has no attribute {name!r}")

@@ -78,3 +78,7 @@ class LoihiTarget(Target[LoihiOptions]):
 
     def for_verification(self, calibration: Any) -> LoihiTarget:
         return LoihiTarget(calibrated(self.options, calibration))
+
+
+LOIHI = LoihiTarget()
+"""The loihi target with default options (`LOIHI.with_options(calibration=x)` for others)."""
