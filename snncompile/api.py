@@ -20,6 +20,7 @@ from snncompile.output import check_output_dir, final_paths, staged
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.record import compile_record
 from snncompile.resources import resource_report
+from snncompile.simulate_output import PLAN_KEY, output_plan
 from snncompile.targets import Target, resolve_target
 from snncompile.version import __version__
 
@@ -148,4 +149,5 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
             for s in node_stats(result.graph)
         ],
         "resources": resource_report(result.graph, result.target_value or result.target),
+        PLAN_KEY: output_plan(result.traced, result.graph),
     }

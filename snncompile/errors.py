@@ -103,6 +103,7 @@ CODES: dict[str, str] = {
     "SNC904": "verification: neuron layers could not be compared",
     "SNC905": "verification: the readout of an exact stage differs from the reference",
     "SNC906": "verification: the artifact on disk differs from its recompilation, or its record is incomplete",
+    "SNC920": "simulate: the artifact does not record how to name its outputs (compiled by an older version)",
     "SNC950": "ONNX export: op or edge has no ONNX step form",
     "SNC951": "ONNX import: operator not supported by the reader",
     "SNC952": "ONNX import: not an snncompile step model",

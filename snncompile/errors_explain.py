@@ -234,6 +234,9 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC906": ("verify OUT_DIR recompiled the artifact from its report.json record and got different files, or the "
                "record is incomplete (model file changed, calibration given as an in-memory array).",
                "Compile again with snncompile compile -o OUT_DIR, then verify that directory."),
+    "SNC920": ("`snncompile simulate` names its outputs after the traced model's layers, which the compile records "
+               "in report.json (key `simulate`); this artifact's report has no such record.",
+               "Compile the model again with this version, then simulate the new artifact."),
     "SNC950": ("An op or edge has no ONNX step form.", "Export to another target, or change the layer."),
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",

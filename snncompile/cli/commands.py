@@ -156,52 +156,57 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=".npy array [T, B, *input_shape]")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help=".npz with every node's output")
+              help=".npz with every neuron layer's spikes and the outputs, plus a .json sidecar (metadata)")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @converters_option
 @guarded
 def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
-    """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.
-    A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
-    the readout are written. An `onnx` / `onnx-loihi` artifact (model.onnx) runs in onnxruntime: every
-    neuron's spikes [T, B, ...] and the readout (averaged over T)."""
+    """Run a compiled ARTIFACT directory on an input array [T, B, ...]; write every neuron layer's spikes and the
+    outputs. Every target writes the same keys: the traced model's IR node names (spikes [T, B, *shape] on the
+    model's T steps, a Loihi layer's pipeline delay removed) and the graph outputs (a readout [B, K]). A `sim`
+    artifact runs in the float simulator, a `loihi` one in the bit-exact Loihi simulator, an `onnx` /
+    `onnx-loihi` one (model.onnx) in onnxruntime. OUTPUT.json states the names' module paths and the delays
+    removed (docs/SIMULATE.md)."""
     from snncompile import validate
-    from snncompile.ir import serialize
-    from snncompile.sim import simulate
+    from snncompile.simulate_output import name_outputs, read_plan, write_outputs
 
     validate.output_file(output)
     x = validate.load_npy(input_path, input_path.name)
+    delays: dict[str, int] = {}
+    latency = 0
     if (artifact / "model.onnx").is_file() and not (artifact / "graph.json").is_file():
-        _simulate_onnx(artifact / "model.onnx", x, output)
-        return
-    if (artifact / "manifest.json").is_file():
-        from snncompile.targets.loihi.artifact import simulate_artifact
+        plan = read_plan(artifact)
+        pops = _simulate_onnx(artifact / "model.onnx", x)
+        outs = [pops[o] for o in plan["outputs"]]
+        how = f"ran {artifact / 'model.onnx'} in onnxruntime"
+    elif (artifact / "manifest.json").is_file():
+        from snncompile.targets.loihi.artifact import artifact_populations
 
-        graph, result = simulate_artifact(artifact, x)
+        plan = read_plan(artifact)
+        pops, delays, outs, latency = artifact_populations(artifact, x)
+        how = f"simulated {artifact} bit-exactly (pipeline latency {latency} removed)"
     elif not (artifact / "graph.json").is_file():
         raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
     else:
+        from snncompile.ir import serialize
+        from snncompile.sim import simulate
+
+        plan = read_plan(artifact)
         graph = serialize.load(artifact)
         result = simulate(graph, x)
-    tmp = output.with_name(f".{output.name}.tmp.npz")
-    try:
-        np.savez_compressed(tmp, **result.values)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
-    click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")
+        pops, outs = result.values, [result.values[o] for o in graph.outputs]
+        how = f"simulated {artifact} ({len(graph)} nodes)"
+    values, meta = name_outputs(plan, pops, outs, int(x.shape[0]), delays, latency)
+    side = write_outputs(output, values, meta)
+    summary = {name: list(v.shape) for name, v in values.items()}
+    click.echo(f"{how} over {x.shape[0]} steps; wrote {output} {json.dumps(summary)} and {side.name}")
 
 
-def _simulate_onnx(model: Path, x: np.ndarray, output: Path) -> None:
-    from snncompile.targets.onnx.driver import run_onnx, save_outputs
+def _simulate_onnx(model: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    from snncompile.targets.onnx.driver import run_onnx
 
     try:
-        values = run_onnx(model, x)
+        return run_onnx(model, x)
     except Exception as exc:  # onnxruntime reports shape and type errors of the input as generic exceptions
         raise error("SNC402", f"onnxruntime could not run {model} on {list(x.shape)}: {str(exc).splitlines()[0]}",
                     hint="the input is [T, B, *input_shape] (see report.json)") from exc
-    save_outputs(values, output)
-    summary = {name: list(v.shape) for name, v in values.items()}
-    click.echo(f"ran {model.name} in onnxruntime over {x.shape[0]} steps; outputs {json.dumps(summary)}; "
-               f"wrote {output}")
