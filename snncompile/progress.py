@@ -86,6 +86,7 @@ def task(description: str, total: float | None = None, unit: str = "steps") -> I
     finally:
         _CURRENT.reset(token)
         if bars is not None:
+            bars.refresh()  # its last state is drawn once, however short the task was
             bars.remove_task(tid)
     log.debug("%s: %.2f s", description, time.perf_counter() - start)
 
