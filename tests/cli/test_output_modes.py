@@ -83,7 +83,7 @@ def test_time_passes_rows_cover_the_whole_run_and_sum_to_the_total(model_file: P
     names = [r["name"] for r in timings["rows"]]
     assert names[:2] == ["load", "trace"] and {"check", "emit", "other"} <= set(names)
     assert sum(r["seconds"] for r in timings["rows"]) == pytest.approx(timings["total"], rel=1e-9)
-    assert [r["name"] for r in timings["rows"] if r["kind"] == "pass"][0] == "canonicalize"
+    assert next(r["name"] for r in timings["rows"] if r["kind"] == "pass") == "canonicalize"
 
 
 def test_progress_never_reaches_stdout_and_draws_nothing_without_a_terminal(model_file: Path,
