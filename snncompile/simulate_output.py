@@ -83,8 +83,10 @@ def name_outputs(plan: Mapping[str, Any], populations: Mapping[str, np.ndarray],
 
 
 def sidecar_path(output: Path) -> Path:
-    """The metadata written next to an output .npz: out.npz -> out.json."""
-    return output.with_suffix(".json") if output.suffix else output.with_name(output.name + ".json")
+    """The metadata next to an output .npz: out.npz -> out.json (out -> out.json, out.json -> out.json.json)."""
+    if output.suffix in ("", ".json"):
+        return output.with_name(output.name + ".json")
+    return output.with_suffix(".json")
 
 
 def write_outputs(output: Path, values: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:

@@ -70,3 +70,11 @@ def test_an_artifact_without_the_naming_record_is_refused(tmp_path: Path) -> Non
                               str(tmp_path / "r.npz")])
     assert res.exit_code == 1 and "SNC920" in res.output and "compile it again" in res.output
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_the_sidecar_never_overwrites_the_output() -> None:
+    from snncompile.simulate_output import sidecar_path
+
+    assert sidecar_path(Path("a/r.npz")) == Path("a/r.json")
+    assert sidecar_path(Path("r")) == Path("r.json")
+    assert sidecar_path(Path("r.json")) == Path("r.json.json")
