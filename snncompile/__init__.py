@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from snncompile.version import __version__
+
+# Silent from Python unless the caller configures logging (the CLI installs its own handler): see docs/LOGGING.md.
+logging.getLogger("snncompile").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from snncompile.api import CompileResult, compile, load

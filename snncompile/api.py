@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from snncompile import ir, validate
+from snncompile import ir, progress, validate
 from snncompile.errors import CompileError, Diagnostic
 from snncompile.frontend import trace
 from snncompile.frontend.pytorch.load import load_model, load_onnx
@@ -20,8 +21,12 @@ from snncompile.output import check_output_dir, final_paths, staged
 from snncompile.passes import Pass, PassContext, PassRecord
 from snncompile.record import compile_record
 from snncompile.resources import resource_report
+from snncompile.simulate_output import PLAN_KEY, output_plan
 from snncompile.targets import Target, resolve_target
+from snncompile.timing import Timings
 from snncompile.version import __version__
+
+log = logging.getLogger("snncompile.compile")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class CompileResult:
     report: dict[str, Any] = field(default_factory=dict)
     check: Any = None
     """The default check's outcome (verification.compile_check.CheckOutcome), None with check=False."""
+    timings: Timings = field(default_factory=Timings)
+    """Wall time of load, trace, each pass, rules, report, check and emit (report.json `timings`)."""
 
 
 def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, factory: str | None = None) -> nn.Module:
@@ -87,46 +94,69 @@ def compile(model: nn.Module | str | os.PathLike[str], target: str | Target[Any]
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     source_path = model if isinstance(model, (str, os.PathLike)) else None
     ctx = PassContext()
+    timings = Timings()
     if is_nir_path(model):  # no PyTorch model: the NIR graph itself is the reference
         from snncompile.frontend.nir.reader import load_nir  # the nir library only when a .nir file is given
 
-        imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps,  # type: ignore[arg-type]
-                            reset=nir_reset)
+        with timings.phase("load"), progress.task("load and import the NIR graph"):
+            imported = load_nir(model, dt=nir_dt, convention=nir_convention, timesteps=timesteps,  # type: ignore[arg-type]
+                                reset=nir_reset)
         model, traced = imported.nir_graph, imported.graph
         ctx.diagnostics.extend(imported.warnings)
     elif is_onnx_path(model):  # the ONNX step model is the reference (frontend/onnx_reference.py)
-        model, traced = load_onnx(model, timesteps)  # type: ignore[arg-type]
+        with timings.phase("load"), progress.task("load and import the ONNX model"):
+            model, traced = load_onnx(model, timesteps)  # type: ignore[arg-type]
     else:
         if not isinstance(model, nn.Module):
-            model = load(model, trust_pickle=trust_pickle, factory=factory)
-        traced = trace(model, input_shape, timesteps, layout)
+            with timings.phase("load"), progress.task("load"):
+                model = load(model, trust_pickle=trust_pickle, factory=factory)
+        with timings.phase("trace"), progress.task("trace"):
+            traced = trace(model, input_shape, timesteps, layout)
+    log.debug("traced %s: %d nodes", source, len(traced))
     graph, records = tgt.pipeline().run(traced, ctx, after_pass=after_pass)
-    found = [d for rule in tgt.rules() for d in rule(graph)]
+    for r in records:
+        timings.add(r.name, r.seconds, "pass")
+    timings.add("IR verification and diffs after the passes", sum(r.overhead for r in records))
+    with timings.phase("target rules"):
+        found = [d for rule in tgt.rules() for d in rule(graph)]
     problems = [d for d in found if d.severity == "error"]
     if problems:
         raise CompileError(problems)
     ctx.diagnostics.extend(d for d in found if d.severity == "warning")  # rules may also warn (SNC640)
-    result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt)
-    result.report = build_report(source, result)
-    result.report["compile"] = compile_record(source_path if source_path is not None else model, tgt, input_shape,
-                                              timesteps, trust_pickle, factory,
-                                              {"dt": nir_dt, "convention": nir_convention, "reset": nir_reset})
+    result = CompileResult(model, traced, graph, tgt.name, records, list(ctx.diagnostics), tgt, timings=timings)
+    with timings.phase("report"):
+        result.report = build_report(source, result)
+        result.report["compile"] = compile_record(source_path if source_path is not None else model, tgt,
+                                                  input_shape, timesteps, trust_pickle, factory,
+                                                  {"dt": nir_dt, "convention": nir_convention, "reset": nir_reset})
     if check:
+        from snncompile.verification.check import CHECK_SAMPLES
         from snncompile.verification.compile_check import default_check
 
-        result.check = default_check(result, tgt.exact, *(() if check_samples is None else (check_samples,)))
+        n = CHECK_SAMPLES if check_samples is None else check_samples
+        with timings.phase("check"), progress.task(f"check on {n} random inputs", total=n, unit="samples"):
+            result.check = default_check(result, tgt.exact, *(() if check_samples is None else (check_samples,)))
         result.report["check"] = result.check.to_json()
         failure = result.check.failure()
         if failure is not None:
             raise CompileError([failure])
     if out is None:
+        result.report["timings"] = timings.to_json()
         if before_commit is not None:
             before_commit(result)
         return result
-    with staged(out, lambda d: tgt.emit(graph, d, result.report), result.report) as (tmp, files):
+
+    def emit(directory: Path) -> list[Path]:
+        with timings.phase("emit"), progress.task(f"emit {tgt.name}"):
+            files = tgt.emit(graph, directory, result.report)
+        result.report["timings"] = timings.to_json()  # report.json is written next, with these figures
+        return files
+
+    with staged(out, emit, result.report) as (tmp, files):
         if before_commit is not None:
             before_commit(result)
     result.files = final_paths(files, tmp, out)
+    log.debug("compiled %s for %s in %.2f s: wrote %s", source, tgt.name, timings.elapsed(), out)
     return result
 
 
@@ -148,4 +178,5 @@ def build_report(source: str, result: CompileResult) -> dict[str, Any]:
             for s in node_stats(result.graph)
         ],
         "resources": resource_report(result.graph, result.target_value or result.target),
+        PLAN_KEY: output_plan(result.traced, result.graph),
     }

@@ -115,6 +115,7 @@ CODES: dict[str, str] = {
     "SNC916": "a data source needs an optional library that is not installed",
     "SNC917": "a one-shot iterator of verification data was read twice",
     "SNC918": "a compressed .npz array of frames is too large to read (cannot be memory-mapped)",
+    "SNC920": "simulate: the artifact does not record how to name its outputs (compiled by an older version)",
     "SNC950": "ONNX export: op or edge has no ONNX step form",
     "SNC951": "ONNX import: operator not supported by the reader",
     "SNC952": "ONNX import: not an snncompile step model",

@@ -279,6 +279,9 @@ _TEXT: dict[str, tuple[str, str]] = {
                "be memory-mapped, and frames cannot be streamed by sample.",
                "Save it with numpy.savez (uncompressed: memory-mapped), or as images [N, ...], or as a directory "
                "with x.npy."),
+    "SNC920": ("`snncompile simulate` names its outputs after the traced model's layers, which the compile records "
+               "in report.json (key `simulate`); this artifact's report has no such record.",
+               "Compile the model again with this version, then simulate the new artifact."),
     "SNC950": ("An op or edge has no ONNX step form.", "Export to another target, or change the layer."),
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",

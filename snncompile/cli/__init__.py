@@ -11,8 +11,9 @@ __all__ = ["cli", "main"]
 
 def main() -> None:
     """The console entry point: signals first, then the commands (an interrupt at any point exits 130 / 143)."""
-    from snncompile.cli import signals
+    from snncompile.cli import console, signals
 
+    console.STARTED = console.process_started()
     signals.install()
     try:
         from snncompile.cli.app import run

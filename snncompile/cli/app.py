@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,10 +21,15 @@ class DefaultGroup(click.Group):
     """A group whose unnamed form `snncompile MODEL ...` means `snncompile compile MODEL ...`."""
 
     group_flags = ("--list-targets", "--list-passes", "--explain", "--version", "--help", "-h")
+    output_flags = ("--quiet", "-q", "--verbose", "-v", "-vv")
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in self.group_flags:
-            args = ["compile", *args]
+        lead = 0
+        while lead < len(args) and args[lead] in self.output_flags:  # `snncompile -q MODEL` is compile too
+            lead += 1
+        rest = args[lead:]
+        if rest and rest[0] not in self.commands and rest[0] not in self.group_flags:
+            args = [*args[:lead], "compile", *rest]
         return super().parse_args(ctx, args)
 
 
@@ -159,14 +165,25 @@ def _explain(ctx: click.Context, _p: click.Parameter, value: str | None) -> None
               help="list passes and exit")
 @click.option("--explain", metavar="SNCnnn", expose_value=False, is_eager=True, callback=_explain,
               help="explain a diagnostic code (what it means, what to do) and exit")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="only errors and warnings: no progress bars, no other output")
+@click.option("--verbose", "-v", count=True, help="debug log records on stderr (-vv: with their source lines)")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: int) -> None:
     """Compile trained spiking neural networks exactly for neuromorphic targets.
 
     \b
     snncompile MODEL --target TARGET -o OUT     compile (same as `snncompile compile ...`)
     snncompile inspect MODEL                    print the IR and a per-layer summary
     snncompile verify MODEL --target loihi      differential verification and reports
+
+    Results go to stdout; diagnostics, log records and progress bars (with rate and ETA, shown when stderr is
+    a terminal) go to stderr.
     """
+    from snncompile.cli import console
+
+    ctx.obj = console.Settings(quiet, verbose, console.STARTED if console.STARTED is not None
+                               else time.perf_counter())
+    console.install_logging(ctx, quiet, verbose)
 
 
 def run(group: click.Group) -> None:

@@ -13,6 +13,7 @@ import click
 import numpy as np
 
 from snncompile.cli.app import cli, converters_option, guarded, model_options
+from snncompile.cli.console import say, settings, show_progress
 from snncompile.cli.target_flags import target_option_flags
 from snncompile.errors import error
 
@@ -50,7 +51,8 @@ def _target(target: str, nir_dt: float | None, flags: dict[str, Any]) -> Any:
 @click.option("--target", "-t", "target", default="sim", show_default=True, help="see --list-targets")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="output directory (written atomically)")
 @click.option("--print-ir-after", metavar="PASS|all", help="print the IR after the named pass (or all)")
-@click.option("--time-passes", is_flag=True, help="print each pass's wall time")
+@click.option("--time-passes", is_flag=True, help="print the wall time of startup, load, trace, each pass, check "
+              "and emit, summing (with an `other` row) to the total (also in report.json `timings`)")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="simulate model, traced IR and compiled IR on random inputs and compare every layer")
 @click.option("--check-samples", type=click.IntRange(min=1), default=4, show_default=True,
@@ -63,8 +65,15 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
                 time_passes: bool, check: bool, check_samples: int, nir_dt: float | None, nir_convention: str,
                 nir_reset: str | None, layout: str | None = None, **flags: Any) -> None:
     """Compile MODEL for a target and write the artifact to OUTPUT (only once every check has passed)."""
+    import time
+
+    from snncompile import progress
+
+    imported = time.perf_counter()
     from snncompile.api import compile as compile_model
     from snncompile.ir import print_graph
+
+    imported = time.perf_counter() - imported
 
     def after_pass(p: object, graph: object) -> None:
         if print_ir_after in ("all", getattr(p, "name", None)):
@@ -76,29 +85,42 @@ def compile_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
             _echo_ir("trace", print_graph(result.traced))
         for d in result.diagnostics:
             click.echo(d.render(), err=True)
-        if time_passes:
-            for r in result.records:
-                click.echo(f"  {r.seconds * 1e3:9.2f} ms  {r.name}{'' if r.changed else '  (no change)'}",
-                           err=True)
-        click.echo(f"compiled {model} for {target}: {len(result.graph)} nodes")
+        say(f"compiled {model} for {target}: {len(result.graph)} nodes")
         from snncompile.resources import summary_line
 
-        click.echo(summary_line(result.report["resources"]))
+        say(summary_line(result.report["resources"]))
         if result.check is not None:  # a failing check raised before anything was emitted
             for line in result.check.lines():
-                click.echo(line)
+                say(line)
 
     tgt = _target(target, nir_dt, flags)
     if print_ir_after is not None:
         _check_pass_name(print_ir_after)
-    result = compile_model(model, tgt, output, input_shape=input_shape, timesteps=timesteps,
-                           trust_pickle=trust_pickle, factory=factory,
-                           after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
-                           nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit,
-                           layout=layout, check=check,
-                           check_samples=check_samples)
+    with progress.shown(show_progress()):
+        result = compile_model(model, tgt, output, input_shape=input_shape, timesteps=timesteps,
+                               trust_pickle=trust_pickle, factory=factory,
+                               after_pass=after_pass if print_ir_after else None, nir_dt=nir_dt,
+                               nir_convention=nir_convention, nir_reset=nir_reset, before_commit=before_commit,
+                               layout=layout, check=check,
+                               check_samples=check_samples)
     for f in result.files:
-        click.echo(f"  wrote {f}")
+        say(f"  wrote {f}")
+    if time_passes:
+        _echo_time_passes(result.timings, imported)
+
+
+def _echo_time_passes(timings: Any, imported: float) -> None:
+    """--time-passes: startup, the compiler's import, every phase of compile() and `other`, summing to the
+    command's wall time so far (on stderr)."""
+    from snncompile.timing import Timings
+
+    started = settings().started
+    whole = Timings(started)
+    whole.add("startup (interpreter, command line)", max(timings.started - imported - started, 0.0))
+    whole.add("import the compiler (torch, ...)", imported)
+    whole.phases += timings.phases
+    for line in whole.table():
+        click.echo(line, err=True)
 
 
 def _check_pass_name(name: str) -> None:
@@ -156,55 +178,60 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=".npy array [T, B, *input_shape]")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help=".npz with every node's output")
+              help=".npz with every neuron layer's spikes and the outputs, plus a .json sidecar (metadata)")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @converters_option
 @guarded
 def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
-    """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.
-    A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
-    the readout are written. An `onnx` / `onnx-loihi` artifact (model.onnx) runs in onnxruntime: every
-    neuron's spikes [T, B, ...] and the readout (averaged over T)."""
+    """Run a compiled ARTIFACT directory on an input array [T, B, ...]; write every neuron layer's spikes and the
+    outputs. Every target writes the same keys: the traced model's IR node names (spikes [T, B, *shape] on the
+    model's T steps, a Loihi layer's pipeline delay removed) and the graph outputs (a readout [B, K]). A `sim`
+    artifact runs in the float simulator, a `loihi` one in the bit-exact Loihi simulator, an `onnx` /
+    `onnx-loihi` one (model.onnx) in onnxruntime. OUTPUT.json states the names' module paths and the delays
+    removed (docs/SIMULATE.md)."""
     from snncompile import validate
-    from snncompile.ir import serialize
-    from snncompile.sim import simulate
+    from snncompile.simulate_output import name_outputs, read_plan, write_outputs
 
     validate.output_file(output)
     x = validate.load_npy(input_path, input_path.name)
+    delays: dict[str, int] = {}
+    latency = 0
     if (artifact / "model.onnx").is_file() and not (artifact / "graph.json").is_file():
-        _simulate_onnx(artifact / "model.onnx", x, output)
-        return
-    if (artifact / "manifest.json").is_file():
-        from snncompile.targets.loihi.artifact import simulate_artifact
+        plan = read_plan(artifact)
+        pops = _simulate_onnx(artifact / "model.onnx", x)
+        outs = [pops[o] for o in plan["outputs"]]
+        how = f"ran {artifact / 'model.onnx'} in onnxruntime"
+    elif (artifact / "manifest.json").is_file():
+        from snncompile.targets.loihi.artifact import artifact_populations
 
-        graph, result = simulate_artifact(artifact, x)
+        plan = read_plan(artifact)
+        pops, delays, outs, latency = artifact_populations(artifact, x)
+        how = f"simulated {artifact} bit-exactly (pipeline latency {latency} removed)"
     elif not (artifact / "graph.json").is_file():
         raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
     else:
+        from snncompile.ir import serialize
+        from snncompile.sim import simulate
+
+        plan = read_plan(artifact)
         graph = serialize.load(artifact)
         result = simulate(graph, x)
-    tmp = output.with_name(f".{output.name}.tmp.npz")
-    try:
-        np.savez_compressed(tmp, **result.values)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
-    summary = {name: list(v.shape) for name, v in result.values.items() if name in graph.outputs}
-    click.echo(f"simulated {len(graph)} nodes; outputs {json.dumps(summary)}; wrote {output}")
+        pops, outs = result.values, [result.values[o] for o in graph.outputs]
+        how = f"simulated {artifact} ({len(graph)} nodes)"
+    values, meta = name_outputs(plan, pops, outs, int(x.shape[0]), delays, latency)
+    side = write_outputs(output, values, meta)
+    summary = {name: list(v.shape) for name, v in values.items()}
+    say(f"{how} over {x.shape[0]} steps; wrote {output} {json.dumps(summary)} and {side.name}")
 
 
-def _simulate_onnx(model: Path, x: np.ndarray, output: Path) -> None:
+def _simulate_onnx(model: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     from snncompile.extras import require
-    from snncompile.targets.onnx.driver import run_onnx, save_outputs
+    from snncompile.targets.onnx.driver import run_onnx
 
     require("onnxruntime", feature=f"simulating the ONNX artifact {model.parent}")
 
     try:
-        values = run_onnx(model, x)
+        return run_onnx(model, x)
     except Exception as exc:  # onnxruntime reports shape and type errors of the input as generic exceptions
         raise error("SNC402", f"onnxruntime could not run {model} on {list(x.shape)}: {str(exc).splitlines()[0]}",
                     hint="the input is [T, B, *input_shape] (see report.json)") from exc
-    save_outputs(values, output)
-    summary = {name: list(v.shape) for name, v in values.items()}
-    click.echo(f"ran {model.name} in onnxruntime over {x.shape[0]} steps; outputs {json.dumps(summary)}; "
-               f"wrote {output}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from snncompile.cli.app import cli, guarded, model_options
+from snncompile.cli.console import say, settings, show_progress
 from snncompile.cli.target_flags import configured_target, target_option_flags
 
 
@@ -48,7 +48,8 @@ def print_sweep(result: Any) -> None:
 @click.option("--samples", "-n", type=click.IntRange(min=1), help="use only the first N samples")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("sweep"),
               show_default=True, help="directory for sweep.json and sweep.png")
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@click.option("--progress/--no-progress", default=None, help="progress bars with rate and ETA on stderr (default: "
+              "when stderr is a terminal; never with --quiet)")
 @target_option_flags
 @guarded
 def sweep_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
@@ -64,8 +65,9 @@ def sweep_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int |
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--weight-bits") from exc
     result = sweep(model, configured_target(target, **flags), widths, data, samples=samples,
-                   progress=sys.stderr.isatty() if progress is None else progress, input_shape=input_shape,
+                   progress=show_progress(progress), input_shape=input_shape,
                    timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, data_root=data_root)
-    print_sweep(result)
+    if not settings().quiet:
+        print_sweep(result)
     for path in write_sweep(result, out):
-        click.echo(f"  wrote {path}")
+        say(f"  wrote {path}")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from snncompile.cli.app import cli, guarded, model_or_artifact_options
+from snncompile.cli.console import say, settings, show_progress
 from snncompile.cli.target_flags import configured_target, target_option_flags
 from snncompile.errors import CompileError
+from snncompile.progress import shown
 
 
 def _pct(value: float | None) -> str:
@@ -130,7 +131,8 @@ def _num(value: float | None) -> str:
 @click.option("--calibrate-on-scored", is_flag=True, help="let the target calibrate on the scored samples (by "
               "default it calibrates on other data: the digits training split, other random images, the .npz "
               "`calibration` array, or not at all)")
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@click.option("--progress/--no-progress", default=None, help="progress bars with rate and ETA on stderr (default: "
+              "when stderr is a terminal; never with --quiet)")
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
@@ -152,20 +154,22 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
 
     if model.is_dir() and not is_artifact_dir(model):
         raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
+    show = show_progress(progress)
     common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance, scheduled=scheduled,
-                  lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
-                  progress=sys.stderr.isatty() if progress is None else progress)
-    if model.is_dir():
-        report = verify(model, data=data, **common)
-    else:
-        report = verify(model, configured_target(target, **flags), data, input_shape=input_shape,
-                        timesteps=timesteps, trust_pickle=trust_pickle, factory=factory,
-                        calibrate_on_scored=calibrate_on_scored, layout=layout, **common)
-    print_report(report)
+                  lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir, progress=show)
+    with shown(show):  # every stage's bar, the compile and Lava included
+        if model.is_dir():
+            report = verify(model, data=data, **common)
+        else:
+            report = verify(model, configured_target(target, **flags), data, input_shape=input_shape,
+                            timesteps=timesteps, trust_pickle=trust_pickle, factory=factory,
+                            calibrate_on_scored=calibrate_on_scored, layout=layout, **common)
+    if not settings().quiet:
+        print_report(report)
     for d in report.compiled.result.diagnostics:
         click.echo(d.render(), err=True)
     for f in report.files:
-        click.echo(f"  wrote {f}")
+        say(f"  wrote {f}")
     errors = [d for d in report.problems if d.severity == "error"]
     for d in report.problems:
         if d.severity != "error":
@@ -173,4 +177,4 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
     if errors:
         raise CompileError(errors)
     skipped = sorted({d.message.split(":")[0] for d in report.problems if d.code == "SNC421"})
-    click.echo("verify: all checks passed" + (f" ({'; '.join(skipped)}: see the warning above)" if skipped else ""))
+    say("verify: all checks passed" + (f" ({'; '.join(skipped)}: see the warning above)" if skipped else ""))

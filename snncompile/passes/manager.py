@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snncompile import progress
 from snncompile.errors import CompileError, Diagnostic, InternalError
 from snncompile.ir import Graph, print_graph, verify
 from snncompile.ir import serialize as ir_serialize
@@ -24,14 +25,16 @@ class PassRecord:
     diff: str
     notes: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
+    overhead: float = 0.0
+    """Wall time around the pass: its rules, IR verification, printing and diffing the IR."""
 
     @property
     def changed(self) -> bool:
         return bool(self.diff)
 
     def to_json(self) -> dict[str, Any]:
-        return {"pass": self.name, "seconds": self.seconds, "changed": self.changed,
-                "notes": list(self.notes), "stats": self.stats}
+        return {"pass": self.name, "seconds": self.seconds, "overhead_seconds": self.overhead,
+                "changed": self.changed, "notes": list(self.notes), "stats": self.stats}
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Pipeline:
             after_pass: Callable[[Pass, Graph], None] | None = None) -> tuple[Graph, list[PassRecord]]:
         ctx = ctx or PassContext()
         records: list[PassRecord] = []
-        for p in self.passes:
+        for p in progress.track(self.passes, "passes", unit="passes", label=lambda p: f"pass {p.spec}"):
+            begin = time.perf_counter()
             _check_rules(p, p.requires, graph, "SNC300", "requires")
             before = print_graph(graph)
             start = time.perf_counter()
@@ -68,7 +72,8 @@ class Pipeline:
             diff = "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(),
                                                   "before", "after", lineterm="", n=0))
             notes, stats = ctx.take_record()
-            records.append(PassRecord(p.spec, seconds, diff, tuple(notes), stats))
+            records.append(PassRecord(p.spec, seconds, diff, tuple(notes), stats,
+                                      time.perf_counter() - begin - seconds))
             graph = result
             if after_pass is not None:
                 after_pass(p, graph)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snncompile import ir
+from snncompile import ir, progress
 from snncompile.frontend.pytorch.eager import internal_layout, model_input, to_tb
 from snncompile.ir.traits import float_neurons
 from snncompile.sim import simulate
@@ -217,12 +217,14 @@ def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: tor
         part = x[:, k * chunk:(k + 1) * chunk].to(dtype)
         recorded, why = align_calls(calls, nodes, int(part.shape[0]), int(part.shape[1]))
         reasons.update(why)
+        progress.advance(part.shape[1] / 3)  # the model ran; then the traced and the compiled IR
         res = simulate(traced, part, dtype=dtype, record=[n.name for n in neurons])
         for n in neurons:
             ref = recorded.get(n.name)
             ok = ref is not None and model_mism[n.name] >= 0
             model_mism[n.name] = int(np.sum(ref != res[n.name])) + model_mism[n.name] if ok else -1
             decisions[n.name] += int(res[n.name].size)
+        progress.advance(part.shape[1] / 3)
         out_b = simulate(compiled, part, record=names_b, dtype=dtype)
         if dtype != torch.float64:  # the IR-vs-IR comparison runs in float64 whatever the model's dtype
             res = simulate(traced, part, record=[a for a, _ in pairs])
@@ -235,6 +237,7 @@ def check_compile(model: nn.Module, traced: ir.Graph, compiled: ir.Graph, x: tor
         error = max(error, float(np.max(np.abs(out - y))) if out.shape == y.shape else float("nan"))
         tolerance = max(tolerance, readout_tolerance(y, dtype))
         del calls, recorded, res, out_b, cmp_b
+        progress.advance(part.shape[1] / 3)
     rows = []
     for n in neurons:
         label = n.origin or n.name

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from snncompile import ir
+from snncompile import ir, progress
 from snncompile.errors import error
 from snncompile.lava_env import lava_python
 from snncompile.verification.process import run_group
 from snncompile.verification.stages import Layer, Stage, StageOutput, graph_members
 
 RUNTIME = Path(__file__).resolve().parents[1] / "targets" / "loihi" / "lava_runtime.py"
+PROGRESS = "snncompile-progress"
+"""The runtime's progress lines (lava_runtime.PROGRESS; that file imports nothing from snncompile)."""
+log = logging.getLogger("snncompile.verification.lava")
 TIMEOUT_S = 900
 
 __all__ = ["RUNTIME", "TIMEOUT_S", "LavaStage", "lava_python", "unstream"]
@@ -25,6 +29,15 @@ def unstream(spikes: np.ndarray, samples: int, steps: int, phase: int) -> np.nda
     """Lava's streamed output [B·T + L, ...] (samples back to back) -> [T, B, ...]: sample b reaches the
     layer at depth `phase` at step b·T + phase (the netx reset schedule makes each sample independent)."""
     return np.stack([spikes[b * steps + phase:b * steps + phase + steps] for b in range(samples)], axis=1)
+
+
+def _report(line: str, advance: progress.Advance) -> None:
+    """A runtime stdout line: `snncompile-progress DONE TOTAL` moves the bar; others go to the debug log."""
+    parts = line.split()
+    if len(parts) == 3 and parts[0] == PROGRESS and parts[1].isdigit():
+        advance(0, completed=int(parts[1]))
+    else:
+        log.debug("lava runtime: %s", line)
 
 
 class LavaStage(Stage):
@@ -45,7 +58,10 @@ class LavaStage(Stage):
             np.save(root / "x.npy", x)
             job = {"artifact": str(root / "artifact"), "input": str(root / "x.npy"), "output": str(root / "out.npz")}
             (root / "jobs.json").write_text(json.dumps([job]))
-            proc = run_group([str(self.python), str(RUNTIME), str(root / "jobs.json")], TIMEOUT_S)
+            steps = x.shape[0] * x.shape[1] + int(self.graph.metadata["loihi"]["latency"])
+            with progress.task(f"Lava: {x.shape[1]} samples in a subprocess", steps, "steps") as advance:
+                proc = run_group([str(self.python), str(RUNTIME), str(root / "jobs.json")], TIMEOUT_S,
+                                 on_line=lambda line: _report(line, advance))
             if proc.returncode != 0:
                 raise error("SNC903", f"the Lava run failed (exit {proc.returncode}): "
                             f"{proc.stderr.strip().splitlines()[-1:] or ['no output']}",

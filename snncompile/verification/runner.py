@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
 from snncompile import ir
+from snncompile import progress as progress_module
 from snncompile.verification.agreement import Activity, PairAgreement
 from snncompile.verification.data import VerifyData
 from snncompile.verification.stages import GraphStage, Layer, Stage, StageOutput
@@ -20,6 +19,8 @@ MEMORY_BUDGET = 1 << 30
 """Bytes the simulator may hold per chunk, counted as if it kept every node's [T, B, ...] output (an upper bound:
 it frees each value after its last reader)."""
 MAX_BATCH = 150
+
+log = logging.getLogger("snncompile.verification")
 
 
 @dataclass
@@ -79,21 +80,6 @@ def chunk_size(stages: list[Stage], timesteps: int, requested: int | None) -> in
     return int(np.clip(MEMORY_BUDGET // per_sample, 1, MAX_BATCH))
 
 
-@contextmanager
-def progress_bar(total: int | None, enabled: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (a no-op when disabled)."""
-    if not enabled:
-        yield lambda n, what: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("verify {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("", total=total)
-        yield lambda n, what: bar.update(task, advance=n, description=what)
-
-
 def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.ndarray | None, offset: int) -> None:
     ref = next(iter(outputs.values()))
     for pair in stats.pairs:
@@ -136,7 +122,7 @@ def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch
     stats = RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
     size = chunk_size(stages, data.timesteps, batch)
     labelled = True
-    with progress_bar(data.samples, progress) as advance:
+    with progress_module.shown(progress), progress_module.task("verify", data.samples, "samples") as advance:
         for x, labels in data.chunks(size):
             offset = stats.samples
             labelled = labelled and labels is not None
@@ -147,16 +133,18 @@ def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch
                 stats.head = part.copy() if stats.head is None else np.concatenate([stats.head, part], axis=1)
             outputs: dict[str, StageOutput] = {}
             dtype = torch.float64
-            for stage in stages:
-                advance(0, f"{stage.name} [{offset}:{offset + x.shape[1]}]")
+            for stage in stages:  # the bar moves after every stage of every chunk: a share of the chunk each
+                advance(0, description=f"verify: stage {stage.name}, samples {offset}–{offset + x.shape[1]}")
                 start = time.perf_counter()
                 outputs[stage.name] = stage.run(x, dtype)
                 stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
+                advance(x.shape[1] / len(stages))
                 dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
             _accumulate(stats, outputs, labels, offset)
             stats.samples += x.shape[1]
-            advance(x.shape[1], "")
     stats.labelled = labelled and stats.samples > 0
+    for stage in stages:
+        log.info("stage %s: %d samples in %.2f s", stage.name, stats.samples, stats.seconds.get(stage.name, 0.0))
     return stats
 
 

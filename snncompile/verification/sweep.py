@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from snncompile import progress
 from snncompile.errors import error
 from snncompile.targets import Target, resolve_target
 
@@ -71,7 +72,7 @@ def sweep(model: nn.Module | str | os.PathLike[str], target: str | Target[Any], 
     if not any(f == "weight_bits" for f in getattr(base.options, "__dataclass_fields__", {})):
         raise error("SNC404", f"target {base.name!r} has no weight_bits option", hint="sweep a Loihi target")
     rows, report = [], None
-    for b in bits:
+    for b in _tracked(bits, bool(kwargs.get("progress", False))):
         report = verify(model, base.with_options(weight_bits=b), data, samples=samples, lava=False, **kwargs)
         pair = report.pair("lowered", report.final)
         exactness = report.compiled.result.graph.metadata.get("loihi", {}).get("exactness", {})
@@ -83,6 +84,12 @@ def sweep(model: nn.Module | str | os.PathLike[str], target: str | Target[Any], 
             sum(1 for la in layers if exactness.get(la[0], {}).get("exact")), len(layers)))
     assert report is not None
     return Sweep(report.model, report.target, report.data.name, report.stats.samples, rows)
+
+
+def _tracked(bits: Sequence[int], show: bool) -> Iterator[int]:
+    """The widths, with a bar over them (and each verify's bars) while `show`."""
+    with progress.shown(show):
+        yield from progress.track(bits, "sweep", unit="widths", label=lambda b: f"sweep: {b}-bit weights")
 
 
 def write_sweep(result: Sweep, directory: Path) -> list[Path]:

@@ -223,7 +223,9 @@ def test_records_hold_time_diff_notes_and_stats(graph: ir.Graph, passes: SimpleN
     assert retag.notes == ("retagged 3 nodes",) and retag.stats == {"nodes": 3}
     assert "# x.fc" in retag.diff
     assert retag.to_json() == {"pass": "test-retag{prefix=x}", "seconds": retag.seconds, "changed": True,
-                               "notes": ["retagged 3 nodes"], "stats": {"nodes": 3}}
+                               "overhead_seconds": retag.overhead, "notes": ["retagged 3 nodes"],
+                               "stats": {"nodes": 3}}
+    assert retag.overhead > 0  # the IR verification, printing and diff around the pass
     assert [name for name, _ in seen] == ["test-noop", "canonicalize", "test-retag"]
     assert seen[-1][1] is result and seen[0][1] is graph
 

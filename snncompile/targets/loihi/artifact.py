@@ -160,3 +160,21 @@ def simulate_artifact(directory: str | Path, x: np.ndarray) -> tuple[ir.Graph, S
     keep = {n.name for n in graph.of_kind(LoihiLIF)} | set(graph.outputs)
     result.values = {k: v for k, v in result.values.items() if k in keep}
     return graph, result
+
+
+def artifact_populations(directory: str | Path, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, int],
+                                                                        list[np.ndarray], int]:
+    """simulate_artifact's result per compiled population (as the manifest's members name them): spikes
+    [T + latency, B, size] (flat), each population's pipeline depth (its netx layer index: it sees the model's
+    step 0 at that step), the outputs, and the latency."""
+    man = read_manifest(Path(directory))
+    graph, result = simulate_artifact(directory, x)
+    pops: dict[str, np.ndarray] = {}
+    depth: dict[str, int] = {}
+    for la in man["layers"]:
+        spikes = result.values[f"layer{la['index']}"]
+        flat = spikes.reshape(*spikes.shape[:2], -1)
+        for m in la["members"]:
+            pops[m["node"]] = flat[:, :, m["offset"]:m["offset"] + m["size"]]
+            depth[m["node"]] = int(la["index"])
+    return pops, depth, [result.values[o] for o in graph.outputs], int(man["latency"])

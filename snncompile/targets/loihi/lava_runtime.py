@@ -5,7 +5,8 @@ Standalone on purpose (no snncompile imports): run it with a Lava interpreter as
 where JOBS.json lists {"artifact": DIR, "input": X.npy, "output": OUT.npz}. X is real-valued [T, B, ...];
 its B samples are streamed back to back (B·T frames, then `latency` zero frames), which the netx reset
 schedule (reset_interval = T) makes exact per sample. OUT holds layer{i}: spikes [B·T + latency, *shape]
-(torch layout) for every chain layer, and `seconds` (build, run, read).
+(torch layout) for every chain layer, and `seconds` (build, run, read). The run goes one sample (T steps) at a
+time, printing `snncompile-progress DONE TOTAL` after each.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def install_torch_free_netx() -> None:
     sys.modules["lava.lib.dl.slayer.neuron.rf"].neuron_params = _rf_params  # type: ignore[attr-defined]
     sys.modules["lava.lib.dl.slayer"].neuron = sys.modules["lava.lib.dl.slayer.neuron"]  # type: ignore[attr-defined]
     sys.modules["lava.lib.dl.slayer.neuron"].rf = sys.modules["lava.lib.dl.slayer.neuron.rf"]  # type: ignore[attr-defined]
+
+
+PROGRESS = "snncompile-progress"
+"""Stdout lines `snncompile-progress DONE TOTAL` (steps run so far): the caller shows them as a bar."""
 
 
 def to_lava(x: np.ndarray) -> np.ndarray:
@@ -162,7 +167,13 @@ def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray],
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
     net.create_runtime(run_cfg=run_cfg)
     built = time.perf_counter()
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=run_cfg)
+    per_sample = int(x.shape[0])
+    done = 0
+    for n in [per_sample] * int(x.shape[1]) + [steps - per_sample * int(x.shape[1])]:  # then the pipeline drains
+        if n:
+            net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+            done += n
+            print(f"{PROGRESS} {done} {steps}", flush=True)
     ran = time.perf_counter()
     out = {f"layer{i}": from_lava(s.data.get()).astype(np.int8) for i, s in enumerate(sinks, start=1)}
     net.stop()

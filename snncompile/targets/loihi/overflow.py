@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from snncompile import ir
+from snncompile import ir, progress
 from snncompile.errors import Diagnostic
 from snncompile.targets.loihi.caps import A_NO_WRAP, A_PORT, DECAY_UNITY, SHIFT, STATE_LIMIT
 from snncompile.targets.loihi.ops import Encode, LoihiLIF, ScheduledLIF, WindowReadout
@@ -46,7 +46,8 @@ def measured_drives(graph: ir.Graph, calibration: np.ndarray | None, batch: int 
     flat = unpipelined(graph)
     synapses = {e.src for pop in flat.of_kind(ir.LIF) for e in pop.inputs}
     drives: dict[str, float] = {}
-    for start in range(0, calibration.shape[1], batch):
+    for start in progress.track(range(0, calibration.shape[1], batch), "calibration: synaptic drives",
+                                unit="batches"):
         result = simulate(flat, calibration[:, start:start + batch], record=synapses)
         for pop in flat.of_kind(ir.LIF):
             total = _current(pop, cast(np.ndarray, sum(_unbiased(flat.node(e.src), result[e.src]) for e in pop.inputs)))

@@ -18,7 +18,7 @@ from typing import cast
 
 import numpy as np
 
-from snncompile import ir
+from snncompile import ir, progress
 from snncompile.errors import CompileError, Diagnostic, error
 from snncompile.passes.base import Pass, PassContext
 from snncompile.targets.loihi.calibrate import FloatActivity, choose_scale
@@ -174,7 +174,7 @@ class LoihiQuantize(Pass):
             first = self._plans(graph, meta["layers"][0], inp.name, unit, [])
             cap = self._limit(first, measured, rounded=True, weights=False)[0]
             enc = balance_scale(enc, cap, *input_weights(first, inp.name))
-        for layer in meta["layers"]:
+        for layer in progress.track(meta["layers"], "quantize layers", unit="layers"):
             errors += [d for n in layer for d in neuron_problems(graph.node(n))]  # type: ignore[arg-type]
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth, unrepresentable = self._threshold(plans, measured, errors)
