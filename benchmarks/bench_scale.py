@@ -97,7 +97,7 @@ def verify_resnet19(samples: int, max_chips: int | None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "resnet19.pt"
-        torch.save(build("tdbn_resnet19"), path)
+        torch.save(build("tdbn-resnet19"), path)
         cmd = ["/usr/bin/time", "-v", sys.executable, "-c", "from snncompile.cli import main; main()", "verify",
                str(path), "--trust-pickle", "--target", "loihi", "--data", "random", "--samples", str(samples),
                "--no-lava", "--json", str(Path(tmp) / "verify.json")]
