@@ -22,15 +22,20 @@ TARGETS = ("sim", "loihi", "nir", "onnx", "onnx-loihi")
 GIB = 2**30
 
 
-def _watchdog(limit_gib: float) -> None:
-    """Exit the measuring subprocess (code 9) once its RSS passes the limit, so a runaway never swaps the machine."""
+def _watchdog(limit_gib: float, progress: str | None) -> None:
+    """Exit the measuring subprocess (code 9) once its RSS passes the limit, so a runaway never swaps the machine;
+    every second, write the peak RSS so far to `progress` (read when the measurement runs out of time)."""
     page = os.sysconf("SC_PAGE_SIZE")
+    tick = 0
     while True:
         with open("/proc/self/statm") as f:
             rss = int(f.read().split()[1]) * page
         if rss > limit_gib * GIB:
             print(json.dumps({"error": f"over {limit_gib} GiB RSS"}), flush=True)
             os._exit(9)
+        tick += 1
+        if progress and tick % 20 == 0:
+            Path(progress).write_text(f"{_hwm_gib():.3f}")
         time.sleep(0.05)
 
 
@@ -89,13 +94,18 @@ def measure(name: str, target: str, samples: int, max_chips: int | None = None) 
 def run_one(name: str, target: str, samples: int, limit_gib: float, timeout: float,
             max_chips: int | None = None) -> dict[str, Any]:
     """measure() in a fresh interpreter, so that each peak RSS is its own."""
+    progress = Path(tempfile.gettempdir()) / f"bench_scale_{os.getpid()}.peak"
+    progress.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "benchmarks.bench_scale", "--one", name, target, "--samples", str(samples),
-           "--limit-gib", str(limit_gib)] + ([] if max_chips is None else ["--loihi-max-chips", str(max_chips)])
+           "--limit-gib", str(limit_gib), "--progress", str(progress)] + \
+        ([] if max_chips is None else ["--loihi-max-chips", str(max_chips)])
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     except subprocess.TimeoutExpired:
-        return {"network": name, "target": target, "error": f"over {timeout:.0f} s"}
+        peak = f", peak RSS so far {float(progress.read_text()):.2f} GiB" if progress.exists() else ""
+        return {"network": name, "target": target, "max_chips": max_chips,
+                "error": f"over {timeout:.0f} s (load {os.getloadavg()[0]:.0f}){peak}"}
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         return {"network": name, "target": target, "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:120]}
@@ -163,11 +173,12 @@ def main() -> None:
                         help="instead: time `snncompile verify` of the tdBN ResNet-19 on Loihi with SAMPLES random "
                              "inputs")
     parser.add_argument("--one", nargs=2, metavar=("NETWORK", "TARGET"), help=argparse.SUPPRESS)
+    parser.add_argument("--progress", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="append every measurement as a JSON line to this file")
     parser.add_argument("--out", help="also write the markdown block to this file")
     args = parser.parse_args()
     if args.one:
-        threading.Thread(target=_watchdog, args=(args.limit_gib,), daemon=True).start()
+        threading.Thread(target=_watchdog, args=(args.limit_gib, args.progress), daemon=True).start()
         print(json.dumps(measure(*args.one, args.samples, args.loihi_max_chips)), flush=True)
         return
     if args.verify is not None:
