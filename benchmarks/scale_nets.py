@@ -87,7 +87,7 @@ NETWORKS: dict[str, tuple[Callable[[], nn.Sequential], tuple[int, int, int], int
     "mpbn-resnet19": (mpbn_resnet19, (3, 32, 32), 4),
     "mlf-dsresnet56": (mlf_dsresnet56, (3, 32, 32), 4),
     "psp-preact-resnet110": (psp_preact_resnet110, (3, 32, 32), 4),
-    "dvs-convnet": (dvs_convnet, (2, 128, 128), 4),
+    "dvs-convnet": (dvs_convnet, (2, 128, 128), 40),
 }
 """name -> (builder, input shape, timesteps)."""
 

@@ -1,7 +1,7 @@
 """The snncompile intermediate representation: frozen ops, graphs, verification, printing, serialization."""
 
 from snncompile.ir import ops_ext, traits
-from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError
+from snncompile.ir.base import OP_REGISTRY, Edge, Op, Shape, ShapeError, compact_param, expand_param, param_fits
 from snncompile.ir.graph import Graph
 from snncompile.ir.ops_neuron import LIF, MPBNLIF, Readout
 from snncompile.ir.ops_norm import BatchNorm, PSPNorm
@@ -29,7 +29,10 @@ __all__ = [
     "Readout",
     "Shape",
     "ShapeError",
+    "compact_param",
+    "expand_param",
     "ops_ext",
+    "param_fits",
     "print_graph",
     "traits",
     "verify",

@@ -41,7 +41,11 @@ class Op:
     """Base of all IR nodes. Subclasses set `kind` and `arity` and add their parameters as fields.
 
     Array fields (annotated `np.ndarray`) are stored read-only in float64. Nodes compare by
-    identity, so a pass that leaves a node alone keeps the very same object.
+    identity, so a pass that leaves a node alone keeps the very same object. The fields named in
+    `granular` (field -> leading axes kept, e.g. a threshold's level axis) are per-neuron parameters stored
+    at their natural granularity: each axis along which the value is constant is kept with size 1
+    (`compact_param`), so a per-channel threshold of a [C, H, W] layer is [C, 1, 1] and a per-layer decay
+    [1, 1, 1]; users broadcast them (`expand_param`) where they need one value per neuron.
     """
 
     name: str
@@ -50,6 +54,7 @@ class Op:
 
     kind: ClassVar[str] = "op"
     arity: ClassVar[int | None] = 1  # None means one or more inputs
+    granular: ClassVar[dict[str, int]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -64,7 +69,10 @@ class Op:
         for name in self.array_fields():
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, frozen_array(value))
+                value = frozen_array(value)
+                if name in self.granular:
+                    value = compact_param(value, self.granular[name])
+                object.__setattr__(self, name, value)
 
     @classmethod
     def array_fields(cls) -> tuple[str, ...]:
@@ -108,6 +116,31 @@ class Op:
 
     def replace(self, **changes: Any) -> Op:
         return dataclasses.replace(self, **changes)
+
+
+def compact_param(value: np.ndarray, lead: int = 0) -> np.ndarray:
+    """`value` with every axis after the first `lead` along which it is constant reduced to size 1 (read-only):
+    the natural granularity of a per-neuron parameter (per layer, per channel, per row or per neuron)."""
+    out = value
+    for axis in range(lead, value.ndim):
+        if out.shape[axis] > 1:
+            first = np.take(out, [0], axis=axis)
+            if np.array_equal(out, np.broadcast_to(first, out.shape)):
+                out = first
+    if out is not value:
+        out = np.ascontiguousarray(out)
+        out.setflags(write=False)
+    return out
+
+
+def param_fits(got: Shape, shape: Shape) -> bool:
+    """A granular parameter of a population of `shape`: the same rank, each axis 1 or the population's size."""
+    return len(got) == len(shape) and all(g in (1, s) for g, s in zip(got, shape, strict=True))
+
+
+def expand_param(value: np.ndarray, shape: Shape) -> np.ndarray:
+    """One value per neuron: a read-only broadcast view of a granular parameter (no copy)."""
+    return np.broadcast_to(value, tuple(shape))
 
 
 def _fmt_shape(shape: Shape) -> str:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from snncompile.ir.base import Op, Shape, ShapeError
+from snncompile.ir.base import Op, Shape, ShapeError, param_fits
 from snncompile.ir.ops_neuron import COMPARISONS, fan_in_shape
 from snncompile.ir.traits import Neuron
 
@@ -34,7 +34,8 @@ class LIFExt(Op, Neuron):
     after its subtraction is subtracted again before the next decision), r[t] = [v[t−1] > θ]:
         s[t] = [h[t] − θ·r[t] > θ];  v[t] = h[t] − θ·s[t]
 
-    "immediate" with syn_decay is the current-based (CUBA) LIF of norse and Loihi.
+    "immediate" with syn_decay is the current-based (CUBA) LIF of norse and Loihi. The arrays are stored at their
+    natural granularity (ir.base.compact_param: size 1 on constant axes).
     """
 
     decay: np.ndarray = None  # type: ignore[assignment]
@@ -46,13 +47,15 @@ class LIFExt(Op, Neuron):
     reset_timing: str = "immediate"
     kind: ClassVar[str] = "lif_ext"
     arity: ClassVar[int | None] = None
+    granular: ClassVar[dict[str, int]] = {"decay": 0, "threshold": 0, "syn_decay": 0, "gain": 0}
 
     def infer_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = fan_in_shape(self, in_shapes)
         for name in ("decay", "threshold", "syn_decay", "gain"):
             value = getattr(self, name)
-            if value is not None and value.shape != shape:
-                raise ShapeError(f"`{name}` has shape {list(value.shape)}, expected {list(shape)}")
+            if value is not None and not param_fits(value.shape, shape):
+                raise ShapeError(f"`{name}` has shape {list(value.shape)}, expected {list(shape)} "
+                                 "(or 1 on constant axes)")
         return shape
 
     def check(self, in_shapes: list[Shape]) -> list[str]:

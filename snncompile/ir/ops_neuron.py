@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from snncompile.ir.base import Op, Shape, ShapeError, bias_problems
+from snncompile.ir.base import Op, Shape, ShapeError, bias_problems, param_fits
 from snncompile.ir.traits import Neuron, Normalization, Output
 
 
@@ -33,7 +33,8 @@ class LIF(Op, Neuron):
                = h_k[t]                     reset "none"
         out[t] = Σ_k s_k[t]                 (0..K; binary when K = 1)
     An S2NN neuron is decay = 0, comparison ">=", reset "none". With several inputs,
-    x[t] is the sum of all inputs in order (synaptic fan-in).
+    x[t] is the sum of all inputs in order (synaptic fan-in). decay, gain and θ[k] are stored at their natural
+    granularity (ir.base.compact_param): the population's rank with size 1 on constant axes ([C, 1, 1] per channel).
     """
 
     decay: np.ndarray = None  # type: ignore[assignment]
@@ -43,6 +44,7 @@ class LIF(Op, Neuron):
     gain: np.ndarray | None = None
     kind: ClassVar[str] = "lif"
     arity: ClassVar[int | None] = None
+    granular: ClassVar[dict[str, int]] = {"decay": 0, "threshold": 1, "gain": 0}
 
     @property
     def levels(self) -> int:
@@ -50,13 +52,15 @@ class LIF(Op, Neuron):
 
     def infer_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = fan_in_shape(self, in_shapes)
-        if self.decay.shape != shape:
-            raise ShapeError(f"decay has shape {list(self.decay.shape)}, expected {list(shape)}")
-        if self.threshold.ndim != len(shape) + 1 or self.threshold.shape[1:] != shape:
+        if not param_fits(self.decay.shape, shape):
+            raise ShapeError(f"decay has shape {list(self.decay.shape)}, "
+                             f"expected {list(shape)} (or 1 on constant axes)")
+        if self.threshold.ndim != len(shape) + 1 or not param_fits(self.threshold.shape[1:], shape):
             raise ShapeError(f"threshold has shape {list(self.threshold.shape)}, "
-                             f"expected [K, {', '.join(map(str, shape))}]")
-        if self.gain is not None and self.gain.shape != shape:
-            raise ShapeError(f"gain has shape {list(self.gain.shape)}, expected {list(shape)}")
+                             f"expected [K, {', '.join(map(str, shape))}] (or 1 on constant axes)")
+        if self.gain is not None and not param_fits(self.gain.shape, shape):
+            raise ShapeError(f"gain has shape {list(self.gain.shape)}, "
+                             f"expected {list(shape)} (or 1 on constant axes)")
         return shape
 
     def check(self, in_shapes: list[Shape]) -> list[str]:
@@ -93,17 +97,19 @@ class MPBNLIF(Op, Neuron, Normalization):
     reset: str = "zero"
     kind: ClassVar[str] = "mpbn_lif"
     arity: ClassVar[int | None] = None
+    granular: ClassVar[dict[str, int]] = {"decay": 0}
 
     @property
     def elementwise(self) -> bool:
-        return self.mean.shape == self.decay.shape
+        return any(d != 1 for d in self.mean.shape[1:])
 
     def infer_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = fan_in_shape(self, in_shapes)
         if not shape:
             raise ShapeError("mpbn_lif needs a channel axis")
-        if self.decay.shape != shape:
-            raise ShapeError(f"decay has shape {list(self.decay.shape)}, expected {list(shape)}")
+        if not param_fits(self.decay.shape, shape):
+            raise ShapeError(f"decay has shape {list(self.decay.shape)}, "
+                             f"expected {list(shape)} (or 1 on constant axes)")
         channel = (shape[0],) + (1,) * (len(shape) - 1)
         for name in ("mean", "var", "weight", "bias"):
             got = getattr(self, name).shape

@@ -194,7 +194,7 @@ def _next_norm(graph: ir.Graph, deferred: dict[str, Diagnostic]) -> ir.Op | None
 def _warn_thresholds(graph: ir.Graph, names: list[str], ctx: PassContext) -> None:
     """SNC504 for folded MPBN layers with thresholds ≤ 0 (β > θ_n with small μ, γ < 0, pinned neurons)."""
     for node in (cast(ir.LIF, graph.node(name)) for name in names):  # fold_mpbn made each one an ir.LIF
-        low = node.threshold <= 0
+        low = ir.expand_param(node.threshold <= 0, (node.levels, *graph.shapes[node.name]))  # counted per neuron
         if np.any(low):
             ctx.warn(Diagnostic(NOT_POSITIVE, f"{int(low.sum())} of {low.size} thresholds are ≤ 0 "
                                 f"(min {float(node.threshold.min()):.6g})", node=node.name,

@@ -122,7 +122,8 @@ def test_pool_shapes_match_torch() -> None:
     (ir.Conv2d("c", ("x",), weight=np.ones((2, 3, 3, 3))), [(3, 2, 2)]),
     (ir.Pool2d("p", ("x",), kernel=(2, 2), padding=(2, 2)), [(1, 4, 4)]),
     (ir.Add("a", ("x", "y")), [(2,), (3,)]),
-    (ir.LIF("l", ("x",), decay=np.zeros(3), threshold=np.ones((1, 2))), [(3,)]),
+    (ir.LIF("l", ("x",), decay=np.zeros(3), threshold=np.arange(1.0, 3.0).reshape(1, 2)), [(3,)]),
+    (ir.LIF("l", ("x",), decay=np.arange(3.0), threshold=np.ones((1, 1, 1, 1))), [(3, 2, 2)]),
     (ir.LIF("l", ("x", "y"), decay=np.zeros(3), threshold=np.ones((1, 3))), [(3,), (2,)]),
     (ir.BatchNorm("b", ("x",), mean=np.zeros(2), var=np.ones(2), weight=np.ones(2), bias=np.zeros(2)), [(3, 4)]),
     (ir.MPBNLIF("m", ("x",), decay=np.zeros((2, 3)), mean=np.zeros((2, 3, 1)), var=np.ones(2),
@@ -149,9 +150,32 @@ def test_op_registry_names_every_kind_once() -> None:
 def test_summary_shows_shapes_not_values() -> None:
     node = ir.Dense("fc", ("x",), weight=np.full((2, 3), 123.456), bias=np.array([7.0, 8.0]))
     assert node.summary() == "weight:[2,3], bias:[2]"
-    lif = ir.LIF("l", ("x",), decay=np.zeros(3), threshold=np.ones((2, 3)), comparison=">=", reset="none")
-    assert lif.summary() == "comparison=>=, reset=none, decay:[3], threshold:[2,3]"
+    lif = ir.LIF("l", ("x",), decay=np.arange(3.0), threshold=np.ones((2, 3)), comparison=">=", reset="none")
+    assert lif.summary() == "comparison=>=, reset=none, decay:[3], threshold:[2,1]"
     assert "123" not in node.summary()
+
+
+def test_neuron_parameters_are_stored_at_their_granularity() -> None:
+    """Constant axes of decay, gain and θ[k] are kept with size 1: per layer, per channel, per neuron."""
+    per_channel = np.broadcast_to(np.arange(1.0, 4.0).reshape(3, 1, 1), (3, 4, 5))
+    lif = ir.LIF("l", ("x",), decay=np.full((3, 4, 5), 0.5), threshold=np.stack([per_channel, 2 * per_channel]),
+                 gain=np.random.default_rng(0).random((3, 4, 5)))
+    assert lif.decay.shape == (1, 1, 1) and lif.threshold.shape == (2, 3, 1, 1) and lif.gain.shape == (3, 4, 5)
+    assert lif.infer_shape([(3, 4, 5)]) == (3, 4, 5)
+    assert not lif.threshold.flags.writeable
+    expected = np.stack([per_channel, 2 * per_channel])
+    np.testing.assert_array_equal(ir.expand_param(lif.threshold, (2, 3, 4, 5)), expected)
+    ext = ir.ops_ext.LIFExt("e", ("x",), decay=np.zeros(6), threshold=np.ones(6), syn_decay=np.arange(6.0))
+    assert (ext.decay.shape, ext.threshold.shape, ext.syn_decay.shape) == ((1,), (1,), (6,))
+    mpbn = ir.MPBNLIF("m", ("x",), decay=np.zeros((3, 4, 5)), mean=np.zeros((3, 1, 1)), var=np.ones((3, 1, 1)),
+                      weight=np.ones((3, 1, 1)), bias=np.zeros((3, 1, 1)))
+    assert mpbn.decay.shape == (1, 1, 1) and mpbn.mean.shape == (3, 1, 1) and not mpbn.elementwise
+
+
+def test_granular_parameter_shapes() -> None:
+    assert ir.param_fits((3, 1, 1), (3, 4, 5)) and ir.param_fits((1, 1, 1), (3, 4, 5))
+    assert not ir.param_fits((3,), (3, 4, 5)) and not ir.param_fits((2, 1, 1), (3, 4, 5))
+    assert ir.compact_param(np.ones((2, 3, 4)), lead=1).shape == (2, 1, 1)
 
 
 def test_array_and_attribute_fields() -> None:

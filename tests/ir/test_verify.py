@@ -89,8 +89,8 @@ def test_snc204_shape_mismatch() -> None:
 
 
 def test_snc204_parameter_shape() -> None:
-    assert codes(graph(inp(), fc(), lif(decay=np.zeros(3)), readout())) == ["SNC204"]
-    assert codes(graph(inp(), fc(), lif(threshold=np.ones((1, 3))), readout())) == ["SNC204"]
+    assert codes(graph(inp(), fc(), lif(decay=np.arange(3.0)), readout())) == ["SNC204"]
+    assert codes(graph(inp(), fc(), lif(threshold=np.arange(1.0, 4.0).reshape(1, 3)), readout())) == ["SNC204"]
 
 
 def test_snc204_fan_in_shapes_differ() -> None:

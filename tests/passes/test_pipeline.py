@@ -218,7 +218,7 @@ def test_records_hold_time_diff_notes_and_stats(graph: ir.Graph, passes: SimpleN
     assert not noop.changed and noop.diff == "" and noop.notes == ()
     assert canon.changed and canon.notes == ("C1 dropped dropout %drop",)
     assert "-  %drop = identity(%fc) {reason=dropout} : [2]  # model.drop" in canon.diff.splitlines()
-    assert "+  %lif = lif(%fc) {comparison=>, reset=zero, decay:[2], threshold:[1,2]} : [2]  # model.lif" \
+    assert "+  %lif = lif(%fc) {comparison=>, reset=zero, decay:[1], threshold:[1,1]} : [2]  # model.lif" \
         in canon.diff.splitlines()
     assert retag.notes == ("retagged 3 nodes",) and retag.stats == {"nodes": 3}
     assert "# x.fc" in retag.diff

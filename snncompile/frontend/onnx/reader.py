@@ -109,7 +109,7 @@ def _convert(node: onnx.NodeProto, inits: dict[str, np.ndarray], shapes: dict[st
         parts, n = op.split("_"), _fan_in(op)
         decay, theta = inits[node.input[n + 1]], inits[node.input[n + 2]]
         gain = inits[node.input[n + 3]] if "gain" in parts else None
-        return ir.LIF(name, edges(n), origin, decay=decay, threshold=theta.reshape(-1, *decay.shape),
+        return ir.LIF(name, edges(n), origin, decay=decay, threshold=theta.reshape(theta.shape[0], *theta.shape[2:]),
                       comparison=CMP[parts[2]], reset=parts[3], gain=gain)
     if op.startswith("LIFExt_in"):
         parts, n = op.split("_"), _fan_in(op)

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape
+from snncompile.ir.base import Op, Shape, ShapeError, expect_one_shape, param_fits
 from snncompile.ir.ops_neuron import LIF, Readout, fan_in_shape
 from snncompile.ir.traits import FixedPoint, Neuron
 
@@ -34,10 +34,11 @@ class ScheduledLIF(LIF):
     phase: int = 0
     syn_decay: np.ndarray | None = None
     kind: ClassVar[str] = "scheduled_lif"
+    granular: ClassVar[dict[str, int]] = {**LIF.granular, "syn_decay": 0}
 
     def infer_shape(self, in_shapes: list[Shape]) -> Shape:
         shape = super().infer_shape(in_shapes)
-        if self.syn_decay is not None and self.syn_decay.shape != shape:
+        if self.syn_decay is not None and not param_fits(self.syn_decay.shape, shape):
             raise ShapeError(f"syn_decay has shape {list(self.syn_decay.shape)}, expected {list(shape)}")
         return shape
 

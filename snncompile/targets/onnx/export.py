@@ -153,7 +153,7 @@ class _Exporter(StepModelBuilder):
         n = node.name
         shape = self.shapes[n]
         fn = lif_function(len(srcs), node.comparison, node.reset, node.gain is not None)
-        theta = np.array(node.threshold).reshape(node.levels, 1, *shape)
+        theta = np.array(node.threshold).reshape(node.levels, 1, *node.threshold.shape[1:])  # [K, batch, granular]
         args = [STATE_IN + n, self.init(f"{n}.decay", node.decay), self.init(f"{n}.threshold", theta)]
         if node.gain is not None:
             args.append(self.init(f"{n}.gain", node.gain))

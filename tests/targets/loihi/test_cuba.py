@@ -18,9 +18,9 @@ GOLDEN = """\
 graph (timesteps=4) {
   %input = input() {shape=(6)} : [6]
   %f = dense(%input) {weight:[5,6]} : [5]
-  %n1 = scheduled_lif(%f) {comparison=>, reset=zero, period=0, phase=0, decay:[5], threshold:[1,5], syn_decay:[5]} : [5]
+  %n1 = scheduled_lif(%f) {comparison=>, reset=zero, period=0, phase=0, decay:[1], threshold:[1,1], syn_decay:[1]} : [5]
   %fc2 = dense(%n1) {weight:[3,5]} : [3]
-  %plain = lif(%fc2) {comparison=>, reset=zero, decay:[3], threshold:[1,3]} : [3]
+  %plain = lif(%fc2) {comparison=>, reset=zero, decay:[1], threshold:[1,1]} : [3]
   return %plain
 }"""
 

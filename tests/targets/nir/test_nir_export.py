@@ -62,6 +62,10 @@ def test_structure_delays_fan_in_flatten_and_grouped_conv(nirkit, tmp_path) -> N
     read = nir.read(path)
     assert isinstance(read.nodes["p.delay0"], nir.Delay) and np.allclose(read.nodes["p.delay0"].delay, 2e-4)
     assert read.nodes["c1"].weight.shape == (4, 2, 3, 3) and read.nodes["c1"].groups == 1
+    assert isinstance(read.nodes["c1"], nir.Conv2d)  # the conv stays structural: a kernel, not a dense matrix
+    lif = next(n for n in grouped.nodes if n.name == "l1")
+    assert lif.threshold.size == 1  # one value per layer in the IR, one per neuron in the NIR file
+    assert read.nodes["l1"].v_threshold.shape == grouped.shapes["l1"]
     assert read.nodes["f"].start_dim == -3 and read.nodes["f"].end_dim == -1
     _, path = nirkit.export(nirkit.residual(), tmp_path / "res")
     edges = nir.read(path).edges

@@ -54,6 +54,8 @@ def test_large_conv_net_stays_small() -> None:
     model = export_step(graph)
     params = sum(np.size(v) for n in graph.nodes for v in vars(n).values() if isinstance(v, np.ndarray))
     assert model.ByteSize() < 8 * params + 100_000 < 1_000_000
+    inits = {i.name: list(i.dims) for i in model.graph.initializer}
+    assert inits["lif0.decay"] == [1, 1, 1] and inits["lif0.threshold"] == [1, 1, 1, 1, 1]  # one value per layer
     assert_reproduces(graph, model, np.random.default_rng(3).random((6, 2, 1, 28, 28)))
     assert export_step(read_onnx(model)).SerializeToString() == model.SerializeToString()
 
