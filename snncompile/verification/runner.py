@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,25 +122,38 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
             stats.logit_error[name] = max(stats.logit_error.get(name, 0.0), err)
 
 
+def new_stats(stages: list[Stage], layers: list[Layer]) -> RunStats:
+    """Empty statistics for these stages and layers."""
+    return RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
+
+
+def run_chunk(stats: RunStats, x: np.ndarray, labels: np.ndarray | None, offset: int,
+              advance: Callable[[int, str], None] = lambda n, what: None) -> None:
+    """Every stage of `stats` on one chunk x [T, B, ...] whose first sample is sample `offset` of the data,
+    accumulated into `stats` (verification.shard runs the same function in worker processes)."""
+    stages = stats.stages
+    outputs: dict[str, StageOutput] = {}
+    dtype = torch.float64
+    for stage in stages:
+        advance(0, f"{stage.name} [{offset}:{offset + x.shape[1]}]")
+        start = time.perf_counter()
+        outputs[stage.name] = stage.run(x, dtype)
+        stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
+        dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
+    _accumulate(stats, outputs, labels, offset)
+    stats.samples += x.shape[1]
+
+
 def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch: int | None = None,
                progress: bool = False) -> RunStats:
     """Every stage on every chunk of `data`, the same inputs for all; statistics accumulated per chunk."""
-    stats = RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
+    stats = new_stats(stages, layers)
     size = chunk_size(stages, data.frames.shape[0], batch)
     with progress_bar(data.samples, progress) as advance:
         for offset in range(0, data.samples, size):
             x = np.ascontiguousarray(data.frames[:, offset:offset + size])
             labels = None if data.labels is None else data.labels[offset:offset + size]
-            outputs: dict[str, StageOutput] = {}
-            dtype = torch.float64
-            for stage in stages:
-                advance(0, f"{stage.name} [{offset}:{offset + x.shape[1]}]")
-                start = time.perf_counter()
-                outputs[stage.name] = stage.run(x, dtype)
-                stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
-                dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
-            _accumulate(stats, outputs, labels, offset)
-            stats.samples += x.shape[1]
+            run_chunk(stats, x, labels, offset, advance)
             advance(x.shape[1], "")
     return stats
 
