@@ -89,16 +89,17 @@ def _update(a: dict[str, V], b: dict[str, V]) -> dict[str, V]:
 
 
 def merge(a: Partial, b: Partial) -> Partial:
-    """The statistics of both ranges, as one run over the earlier range's samples and then the later's would
-    have accumulated them: sums (mismatches, decisions, correct answers, spike counts, events, samples), maxima
+    """The statistics of two adjacent ranges, as one run over the earlier range's samples and then the later's
+    would have accumulated them: sums (mismatches, decisions, correct answers, spike counts, events, samples), maxima
     (readout error, score scale), the earliest divergence per layer, ANDed saturation masks; the rasters of
     sample 0, the reasons a layer was not recorded and the reference dtype as the later chunk left them.
-    Commutative (the ranges are ordered by `start` first); associative, and bit-identical to the single run
-    when folded chunk by chunk in sample order (merge_in_order), since float sums are then added in the same
-    order."""
+    Commutative (the ranges are ordered by `start` first) and associative; bit-identical to the single run
+    when folded chunk by chunk in sample order (merge_in_order: float sums are then added in the same order; in
+    any other grouping they are equal as long as they are integers below 2^53, as spike counts are)."""
     lo, hi = (a, b) if a.start <= b.start else (b, a)
-    if lo.stop > hi.start:
-        raise InternalError(f"merging overlapping sample ranges [{lo.start}, {lo.stop}) and [{hi.start}, {hi.stop})")
+    if lo.stop != hi.start:
+        raise InternalError(f"merging sample ranges [{lo.start}, {lo.stop}) and [{hi.start}, {hi.stop}) that are "
+                            "not adjacent")
     x, y = lo.stats, hi.stats
     if len(x.pairs) != len(y.pairs):
         raise InternalError("merging statistics of different stage lists")
@@ -149,7 +150,7 @@ class OrderedMerge:
 
 
 def merge_in_order(parts: Iterable[Partial]) -> Partial:
-    """Fold partials of disjoint ranges in sample order (merge(merge(p0, p1), p2) ...)."""
+    """Fold partials of consecutive ranges in sample order (merge(merge(p0, p1), p2) ...)."""
     ordered = sorted(parts, key=lambda p: p.start)
     if not ordered:
         raise InternalError("nothing to merge")
