@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from typing import Any
+
+import torch
 
 from benchmarks.common import EXAMPLES, emit, table
 from snncompile.verification import data as verify_data
@@ -32,21 +35,25 @@ def measure(name: str, samples: int | None, batch: int | None, workers: int, rep
     vdata = load_data("digits", shape, steps, classes).head(samples)
     compiled = compile_for_verify(load(path), "loihi", vdata)
     reports, times = {}, {}
-    for label, make in (("1", lambda: None), (str(workers), lambda: Processes(workers))):
+    threads = torch.get_num_threads()
+    runs: list[tuple[str, Callable[[], Executor | None], int]] = [
+        ("1", lambda: None, threads), ("1x1", lambda: None, 1), ("N", lambda: Processes(workers), threads)]
+    for label, make, parent_threads in runs:
         best = float("inf")
+        torch.set_num_threads(parent_threads)
         for _ in range(repeat):
-            executor: Executor | None = make()
+            executor = make()
             start = time.perf_counter()
             report = run_verification(compiled, vdata, str(path), 0.0, batch=batch, tolerance=0.01, scheduled=False,
                                       lava=False, lava_samples=0, json_path=None, html_dir=None, progress=False,
                                       executor=executor)
             best = min(best, time.perf_counter() - start)
+        torch.set_num_threads(threads)
         reports[label], times[label] = report, best
-    one, many = reports["1"], reports[str(workers)]
-    same = _strip(one.to_json()) == _strip(many.to_json())
-    shards = many.execution.get("shards", 1)
-    return [name, vdata.samples, int(steps), shards, times["1"], times[str(workers)],
-            times["1"] / times[str(workers)], "yes" if same else "NO"]
+    same = all(_strip(reports["1"].to_json()) == _strip(r.to_json()) for r in reports.values())
+    shards = reports["N"].execution.get("shards", 1)
+    return [name, vdata.samples, int(steps), shards, times["1"], times["1x1"], times["N"], times["1"] / times["N"],
+            "yes" if same else "NO"]
 
 
 def main() -> None:
@@ -60,11 +67,13 @@ def main() -> None:
     args = parser.parse_args()
     rows = [measure(m, args.samples, args.batch, args.workers, args.repeat) for m in args.models]
     w = args.workers
-    body = table(["model", "samples", "T", "shards", "1 process s", f"{w} workers s", "speed-up", "same report"], rows)
+    body = table(["model", "samples", "T", "shards", f"1 process s ({torch.get_num_threads()} threads)",
+                  "1 process s (1 thread)", f"{w} workers s", "speed-up", "same report"], rows)
     body += (f"\n\nWall time of run_verification after one compile (every stage on every digits test sample, the "
-             f"checks; no Lava), best of {args.repeat}; the {w}-worker time includes spawning the workers (each "
-             "imports torch and snncompile and unpickles the model and graphs once). `same report`: the JSON "
-             "reports are equal but for timings and the execution record.")
+             f"checks; no Lava), best of {args.repeat}, in the order of the columns; the {w}-worker time includes "
+             f"spawning the workers (each imports torch and snncompile, unpickles the model and graphs once and "
+             f"runs torch with CPUs / {w} threads). speed-up: 1 process (default threads) / {w} workers. "
+             "`same report`: the three JSON reports are equal but for timings and the execution record.")
     emit("verify: 1 process vs worker processes", body, args.out)
 
 

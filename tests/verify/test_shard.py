@@ -179,14 +179,11 @@ def test_stages_that_cannot_be_pickled_are_snc973(tmp_path: Path) -> None:
         shard_module._WORKER.clear()
 
 
-def test_a_worker_that_dies_is_snc974_and_a_user_error_in_a_worker_arrives_as_is() -> None:
+def test_a_worker_that_dies_is_snc974() -> None:
     data = VerifyData("fake", frames(4), None, None)
     with pytest.raises(CompileError) as caught:
         run_sharded([Exits("dies", "os._exit")], LAYERS, data, 2, False, Processes(1))
     assert caught.value.codes == ["SNC974"]
-    with pytest.raises(CompileError) as caught:
-        run_sharded([Refuses("ref", "raises")], LAYERS, data, 2, False, Processes(1))
-    assert caught.value.codes == ["SNC902"]
 
 
 def test_workers_started_from_a_worker_importing_the_script_are_snc975(monkeypatch: pytest.MonkeyPatch) -> None:
