@@ -44,7 +44,7 @@ def measure(name: str, samples: int | None, batch: int | None, workers: int, rep
         for _ in range(repeat):
             executor = make()
             start = time.perf_counter()
-            report = run_verification(compiled, vdata, str(path), 0.0, batch=batch, tolerance=0.01, scheduled=False,
+            report = run_verification(compiled, vdata, str(path), 0.0, batch=batch, tolerance=1.0, scheduled=False,
                                       lava=False, lava_samples=0, json_path=None, html_dir=None, progress=False,
                                       executor=executor)
             best = min(best, time.perf_counter() - start)

@@ -25,7 +25,6 @@ from snncompile.verification.merge import OrderedMerge, Partial
 from snncompile.verification.runner import RunStats, chunk_size, new_stats, run_chunk
 from snncompile.verification.stages import Layer, Stage
 
-
 Chunk = tuple[np.ndarray, np.ndarray | None]
 """Frames [T, b, ...] and labels [b] or None, as VerifyData.chunks yields them."""
 

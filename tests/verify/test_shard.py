@@ -112,6 +112,8 @@ def test_two_workers_find_the_first_divergence_of_one(small_model: nn.Module, mo
     first = one.pair("traced", "lowered").first_divergence(one.layers)
     assert first is not None and not one.ok
     assert two.pair("traced", "lowered").first_divergence(two.layers) == first
+    assert one.stats.head is not None and one.stats.head.shape[1] == 4  # the frames Lava would run on
+    assert two.stats.head is not None and np.array_equal(two.stats.head, one.stats.head)
     assert [d.message for d in two.problems] == [d.message for d in one.problems]
     assert comparable(two) == comparable(one)
 
