@@ -22,7 +22,7 @@ from snncompile import progress as progress_module
 from snncompile.errors import InternalError, error
 from snncompile.verification.data import VerifyData
 from snncompile.verification.merge import OrderedMerge, Partial
-from snncompile.verification.runner import RunStats, chunk_size, new_stats, run_chunk
+from snncompile.verification.runner import RunStats, chunk_size, log, new_stats, run_chunk
 from snncompile.verification.stages import Layer, Stage
 
 Chunk = tuple[np.ndarray, np.ndarray | None]
@@ -240,6 +240,9 @@ def run_sharded(stages: list[Stage], layers: list[Layer], data: VerifyData, batc
         raise InternalError(f"sharded verification returned {got} of {read[1]} samples")
     stats = result.stats
     stats.stages = stages
+    for stage in stages:
+        log.info("stage %s: %d samples in %.2f s of worker time (%d shards on %d %s)", stage.name, stats.samples,
+                 stats.seconds.get(stage.name, 0.0), read[0], executor.workers, executor.name)
     return stats, {"executor": executor.name, "workers": executor.workers, "shards": read[0],
                    "hosts": sorted(hosts)}
 
