@@ -135,6 +135,19 @@ def test_workers_take_a_one_shot_generator_and_a_dataloader_read_by_the_calling_
             {k: v for k, v in comparable(one).items() if k != "data"}
 
 
+def test_lava_runs_in_the_calling_process_on_frames_gathered_from_several_shards(small_model: nn.Module) -> None:
+    from snncompile.verification.lava import lava_python
+
+    if lava_python() is None:
+        pytest.skip("no Lava environment (snncompile lava-setup)")
+    one = verify(small_model, "loihi", "random", samples=8, batch=2, lava=True, lava_samples=3)
+    two = verify(small_model, "loihi", "random", samples=8, batch=2, lava=True, lava_samples=3, workers=2)
+    assert two.execution["shards"] == 4 and two.stats.head is not None and two.stats.head.shape[1] == 3
+    lava = two.pair("bit-exact", "lava")
+    assert lava is not None and lava.overall == 1.0 and two.stats.extra[-1][1] == 3
+    assert comparable(two) == comparable(one)
+
+
 def test_cli_workers_and_ray_options(one: VerifyReport, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(verify_data, "CALIBRATION_SAMPLES", 16)
     model = str(EXAMPLES / "s2nn_mlp.pt")
