@@ -119,9 +119,14 @@ CODES: dict[str, str] = {
     "SNC950": "ONNX export: op or edge has no ONNX step form",
     "SNC951": "ONNX import: operator not supported by the reader",
     "SNC952": "ONNX import: not an snncompile step model",
+    "SNC970": "verification workers: --workers / --ray value invalid or combined wrongly",
+    "SNC972": "verification workers: cannot connect to or start the Ray cluster",
+    "SNC973": "verification workers: the stages cannot be sent to a worker process (pickling)",
+    "SNC974": "verification workers: a worker process or Ray node died",
+    "SNC975": "verification workers: verify(workers=N) called while a worker imported the main script",
 }
 
-USAGE_CODES: frozenset[str] = frozenset({"SNC108", "SNC400", "SNC401", "SNC404"})
+USAGE_CODES: frozenset[str] = frozenset({"SNC108", "SNC400", "SNC401", "SNC404", "SNC970"})
 """Codes that report a wrong command line rather than a problem with the model: the CLI exits 2 for them."""
 
 
@@ -177,6 +182,10 @@ class CompileError(Exception):
             raise ValueError("CompileError needs at least one diagnostic")
         self.diagnostics: tuple[Diagnostic, ...] = diags
         super().__init__("\n".join(d.render() for d in diags))
+
+    def __reduce__(self) -> tuple[type[CompileError], tuple[tuple[Diagnostic, ...]]]:
+        # raised in a verification worker process, it must arrive in the parent with its diagnostics
+        return (type(self), (self.diagnostics,))
 
     @property
     def codes(self) -> list[str]:

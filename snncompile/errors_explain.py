@@ -286,6 +286,25 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",
                "Export the model again with snncompile --target onnx."),
+    "SNC970": ("verify --workers must be at least 1, and --workers N > 1 together with --ray only sizes a local Ray "
+               "instance (--ray local); on an existing cluster Ray places the shards on its CPUs itself.",
+               "Pass --workers N for local processes, or --ray ADDRESS|auto alone, or --ray local --workers N."),
+    "SNC972": ("verify --ray could not connect to the Ray cluster at the given address (or start a local one): no "
+               "running head node there, a wrong address, or a Ray version different from the cluster's.",
+               "Start the cluster (ray start --head), check the address (host:6379, ray://host:10001, or auto with "
+               "RAY_ADDRESS set), or use local worker processes: --workers N."),
+    "SNC973": ("The verification stages (the PyTorch model and the compiled graphs) could not be pickled for the "
+               "worker processes, or a worker could not unpickle them: usually a model class defined in __main__ "
+               "or in a file that is not importable from the workers (on a Ray cluster: snncompile or the model's "
+               "package is not installed on every node).",
+               "Define the model's classes in an importable module, install them on the workers, or verify in one "
+               "process: --workers 1."),
+    "SNC974": ("A verification worker process (or a Ray worker or node) died before returning its shard, most "
+               "often killed for memory: every worker holds the model, the graphs and one chunk of samples.",
+               "Use fewer workers, a smaller --batch, or --workers 1."),
+    "SNC975": ("Worker processes are spawned (a fresh interpreter that imports the main script again); a script that "
+               "calls verify(workers=N) at import time would start workers from every worker.",
+               "Put the script's work under `if __name__ == \"__main__\":`."),
 }
 
 EXPLANATIONS: dict[str, Explanation] = {

@@ -66,6 +66,9 @@ def print_report(report: Any) -> None:
     if acc["reference"] is not None:
         click.echo(f"accuracy: reference ({ref}) {_pct(acc['reference'])}, compiled ({fin}) {_pct(acc['compiled'])}")
     click.echo(f"  {acc['note']}")
+    run = data.get("execution") or {}
+    if run.get("shards"):
+        click.echo(f"ran {run['shards']} shards on {run['workers']} {run['executor']} ({', '.join(run['hosts'])})")
 
 
 def _print_data(source: dict[str, Any]) -> None:
@@ -133,14 +136,19 @@ def _num(value: float | None) -> str:
               "`calibration` array, or not at all)")
 @click.option("--progress/--no-progress", default=None, help="progress bars with rate and ETA on stderr (default: "
               "when stderr is a terminal; never with --quiet)")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="run the samples in N local worker processes (the compile happens once; same report)")
+@click.option("--ray", "ray", metavar="ADDRESS|auto|local", help="run the samples as Ray tasks on the cluster at "
+              "ADDRESS (auto: RAY_ADDRESS or the local `ray start` cluster; local: start one for this run, with "
+              "--workers CPUs); needs pip install 'snncompile[ray]'")
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                factory: str | None, target: str, data: str, data_root: Path | None, samples: int | None,
                batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
-               tolerance: float, calibrate_on_scored: bool, progress: bool | None, layout: str | None = None,
-               **flags: Any) -> None:
+               tolerance: float, calibrate_on_scored: bool, progress: bool | None, workers: int = 1,
+               ray: str | None = None, layout: str | None = None, **flags: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points.
@@ -156,7 +164,8 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
         raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
     show = show_progress(progress)
     common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance, scheduled=scheduled,
-                  lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir, progress=show)
+                  lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir, progress=show,
+                  workers=workers, ray=ray)
     with shown(show):  # every stage's bar, the compile and Lava included
         if model.is_dir():
             report = verify(model, data=data, **common)

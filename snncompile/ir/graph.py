@@ -30,6 +30,10 @@ class Graph:
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
+    def __reduce__(self) -> tuple[type[Graph], tuple[tuple[Op, ...], tuple[str, ...], dict[str, Any]]]:
+        # pickled for verification worker processes: the read-only views and cached lookups are rebuilt there
+        return (type(self), (self.nodes, self.outputs, dict(self.metadata)))
+
     def __iter__(self) -> Iterator[Op]:
         return iter(self.nodes)
 

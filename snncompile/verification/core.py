@@ -24,6 +24,7 @@ from snncompile.verification.plugins import Compiled, build_stages, compile_for_
 from snncompile.verification.report_html import write_html
 from snncompile.verification.report_json import report_to_json, write_json
 from snncompile.verification.runner import RunStats, compare_extra, graph_of, run_stages
+from snncompile.verification.shard import Executor, run_sharded
 from snncompile.verification.stages import Layer, neuron_layers
 
 DEFAULT_TOLERANCE = 1.0
@@ -54,6 +55,8 @@ class VerifyReport:
     """How accuracy was computed (readout argmax, or argmax of output spike counts), or why it was not."""
     artifact: dict[str, Any] = field(default_factory=dict)
     """Which artifact was checked (see artifact_json)."""
+    execution: dict[str, Any] = field(default_factory=dict)
+    """How the samples were run: one process, or shards over worker processes or Ray tasks (shard.run_sharded)."""
 
     @property
     def layers(self) -> list[Layer]:
@@ -192,7 +195,8 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
            options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
-           calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None) -> VerifyReport:
+           calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None, workers: int = 1,
+           ray: str | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when a Lava environment exists, see
     snncompile.lava_env; `lava=True` requires it (SNC421 without one), False skips it) on the same `data`: a spec
@@ -203,13 +207,19 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     The target calibrates on the data's calibration samples (digits: the training split), never on the scored
     ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
     verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
-    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact)."""
-    from snncompile.verification.artifact import is_artifact_dir, verify_artifact
+    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact).
 
+    `workers` > 1 runs the samples in that many local processes, `ray` (a cluster address, "auto" or "local") as
+    Ray tasks; the compile happens once, here, and the report is the one a single process gives (see
+    verification.shard and docs/VERIFY.md)."""
+    from snncompile.verification.artifact import is_artifact_dir, verify_artifact
+    from snncompile.verification.shard import executor_for
+
+    executor = executor_for(workers, ray)
     if is_artifact_dir(model):
         return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
                                data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
-                               json_path=json_path, html_dir=html_dir, progress=progress)
+                               json_path=json_path, html_dir=html_dir, progress=progress, executor=executor)
     start = time.perf_counter()
     if lava:  # before the model is even loaded: a requested stage that cannot run
         from snncompile.targets import resolve_target
@@ -223,22 +233,29 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
     return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
                             scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                            html_dir=html_dir, progress=progress)
+                            html_dir=html_dir, progress=progress, executor=executor)
 
 
 def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile_s: float, *,
                      batch: int | None, tolerance: float, scheduled: bool, lava: bool | None, lava_samples: int,
                      json_path: str | os.PathLike[str] | None, html_dir: str | os.PathLike[str] | None,
                      progress: bool, artifact: dict[str, Any] | None = None,
-                     problems: Sequence[Diagnostic] = ()) -> VerifyReport:
-    """Run every stage of a compile on the data, check, and write the reports (`tolerance` in percentage
-    points)."""
+                     problems: Sequence[Diagnostic] = (), executor: Executor | None = None) -> VerifyReport:
+    """Run every stage of a compile on the data (in this process, or sharded through `executor`), check, and
+    write the reports (`tolerance` in percentage points). Lava, when it runs, stays in this process (it starts
+    its own processes)."""
     start = time.perf_counter() - compile_s
     _required_lava(compiled, lava)
     layers = neuron_layers(compiled.result.traced)
     stages = build_stages(compiled, layers, scheduled=scheduled)
-    stats = run_stages(stages, layers, vdata, batch, progress, keep=lava_samples if lava is not False else 0)
+    keep = lava_samples if lava is not False else 0
+    execution: dict[str, Any] = {"executor": "single process", "workers": 1}
+    if executor is None:
+        stats = run_stages(stages, layers, vdata, batch, progress, keep=keep)
+    else:
+        stats, execution = run_sharded(stages, layers, vdata, batch, progress, executor, keep=keep)
     report = VerifyReport(source, compiled.result.target, vdata, compiled, stats, tolerance / 100)
+    report.execution = execution
     report.artifact = artifact if artifact is not None else artifact_json(compiled, None)
     report.problems += list(problems)
     report.accuracy_note = accuracy_note(compiled.result.traced, vdata, stats)

@@ -88,6 +88,7 @@ def report_to_json(report: VerifyReport) -> dict[str, Any]:
         "target_info": {k: v for k, v in result.graph.metadata.get("loihi", {}).items()
                         if k in ("latency", "period", "timesteps", "input")},
         "resources": report.resources or result.report.get("resources"),
+        "execution": report.execution,
         "seconds": report.seconds,
     })
 

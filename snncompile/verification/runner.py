@@ -115,34 +115,48 @@ def _accumulate(stats: RunStats, outputs: dict[str, StageOutput], labels: np.nda
             stats.logit_error[name] = max(stats.logit_error.get(name, 0.0), err)
 
 
+def new_stats(stages: list[Stage], layers: list[Layer]) -> RunStats:
+    """Empty statistics for these stages and layers."""
+    return RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
+
+
+def run_chunk(stats: RunStats, x: np.ndarray, labels: np.ndarray | None, offset: int, keep: int = 0,
+              advance: progress_module.Advance | None = None) -> None:
+    """Every stage of `stats` on one chunk x [T, B, ...] whose first sample is sample `offset` of the data,
+    accumulated into `stats`, with the chunk's share of the first `keep` samples in stats.head; `advance` moves
+    a progress bar by a share of the chunk after every stage (verification.shard runs the same function in
+    worker processes, one shard at a time)."""
+    stats.labelled = (stats.labelled or stats.samples == 0) and labels is not None
+    stats.input_nonzero += int(np.count_nonzero(x))
+    stats.input_values += int(x.size)
+    if offset < keep:
+        part = x[:, :keep - offset]
+        stats.head = part.copy() if stats.head is None else np.concatenate([stats.head, part], axis=1)
+    stages = stats.stages
+    outputs: dict[str, StageOutput] = {}
+    dtype = torch.float64
+    for stage in stages:  # the bar moves after every stage of every chunk: a share of the chunk each
+        if advance is not None:
+            advance(0, description=f"verify: stage {stage.name}, samples {offset}–{offset + x.shape[1]}")
+        start = time.perf_counter()
+        outputs[stage.name] = stage.run(x, dtype)
+        stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
+        if advance is not None:
+            advance(x.shape[1] / len(stages))
+        dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
+    _accumulate(stats, outputs, labels, offset)
+    stats.samples += x.shape[1]
+
+
 def run_stages(stages: list[Stage], layers: list[Layer], data: VerifyData, batch: int | None = None,
                progress: bool = False, keep: int = 0) -> RunStats:
     """Every stage on every chunk of `data` (read chunk by chunk from its source: memory holds one chunk), the
     same inputs for all; statistics accumulated per chunk; the first `keep` samples' frames kept in stats.head."""
-    stats = RunStats(stages, layers, stage_pairs(stages), {s.name: {} for s in stages})
+    stats = new_stats(stages, layers)
     size = chunk_size(stages, data.timesteps, batch)
-    labelled = True
     with progress_module.shown(progress), progress_module.task("verify", data.samples, "samples") as advance:
         for x, labels in data.chunks(size):
-            offset = stats.samples
-            labelled = labelled and labels is not None
-            stats.input_nonzero += int(np.count_nonzero(x))
-            stats.input_values += int(x.size)
-            if offset < keep:
-                part = x[:, :keep - offset]
-                stats.head = part.copy() if stats.head is None else np.concatenate([stats.head, part], axis=1)
-            outputs: dict[str, StageOutput] = {}
-            dtype = torch.float64
-            for stage in stages:  # the bar moves after every stage of every chunk: a share of the chunk each
-                advance(0, description=f"verify: stage {stage.name}, samples {offset}–{offset + x.shape[1]}")
-                start = time.perf_counter()
-                outputs[stage.name] = stage.run(x, dtype)
-                stats.seconds[stage.name] = stats.seconds.get(stage.name, 0.0) + time.perf_counter() - start
-                advance(x.shape[1] / len(stages))
-                dtype = outputs[stage.name].dtype if stage is stages[0] else dtype
-            _accumulate(stats, outputs, labels, offset)
-            stats.samples += x.shape[1]
-    stats.labelled = labelled and stats.samples > 0
+            run_chunk(stats, x, labels, stats.samples, keep, advance)
     for stage in stages:
         log.info("stage %s: %d samples in %.2f s", stage.name, stats.samples, stats.seconds.get(stage.name, 0.0))
     return stats
