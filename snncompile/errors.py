@@ -106,6 +106,8 @@ CODES: dict[str, str] = {
     "SNC950": "ONNX export: op or edge has no ONNX step form",
     "SNC951": "ONNX import: operator not supported by the reader",
     "SNC952": "ONNX import: not an snncompile step model",
+    "SNC960": "simulator device: CUDA asked for but not available",
+    "SNC961": "simulator device: unknown device name",
 }
 
 USAGE_CODES: frozenset[str] = frozenset({"SNC108", "SNC400", "SNC401", "SNC404"})

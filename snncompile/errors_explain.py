@@ -238,6 +238,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC951": ("An ONNX operator the reader does not support.", "Export from snncompile or a supported pattern."),
     "SNC952": ("The ONNX file is unreadable or not an snncompile step model (e.g. its metadata is not JSON).",
                "Export the model again with snncompile --target onnx."),
+    "SNC960": ("--device cuda (or device=\"cuda\") was given, but this torch build sees no CUDA GPU.",
+               "Use --device cpu (the default; same results bit for bit for the bit-exact simulator), or run on a "
+               "machine with a GPU and a CUDA build of torch."),
+    "SNC961": ("The simulator device is neither cpu nor cuda.", "Pass device=\"cpu\" or device=\"cuda\"."),
 }
 
 EXPLANATIONS: dict[str, Explanation] = {

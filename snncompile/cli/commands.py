@@ -157,10 +157,12 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
               help=".npy array [T, B, *input_shape]")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help=".npz with every node's output")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="where the simulator runs (cuda: bit-identical spikes; SNC960 without a GPU)")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @converters_option
 @guarded
-def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
+def simulate_cmd(artifact: Path, input_path: Path, output: Path, device: str) -> None:
     """Run a compiled `sim` ARTIFACT directory on an input array; write every node's output.
     A `loihi` artifact runs in the bit-exact Loihi simulator; every layer's spikes ([T + latency, B, ...]) and
     the readout are written. An `onnx` / `onnx-loihi` artifact (model.onnx) runs in onnxruntime: every
@@ -168,21 +170,23 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
     from snncompile import validate
     from snncompile.ir import serialize
     from snncompile.sim import simulate
+    from snncompile.sim.device import simulator_device
 
     validate.output_file(output)
     x = validate.load_npy(input_path, input_path.name)
     if (artifact / "model.onnx").is_file() and not (artifact / "graph.json").is_file():
         _simulate_onnx(artifact / "model.onnx", x, output)
         return
-    if (artifact / "manifest.json").is_file():
-        from snncompile.targets.loihi.artifact import simulate_artifact
+    with simulator_device(device):
+        if (artifact / "manifest.json").is_file():
+            from snncompile.targets.loihi.artifact import simulate_artifact
 
-        graph, result = simulate_artifact(artifact, x)
-    elif not (artifact / "graph.json").is_file():
-        raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
-    else:
-        graph = serialize.load(artifact)
-        result = simulate(graph, x)
+            graph, result = simulate_artifact(artifact, x)
+        elif not (artifact / "graph.json").is_file():
+            raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
+        else:
+            graph = serialize.load(artifact)
+            result = simulate(graph, x)
     tmp = output.with_name(f".{output.name}.tmp.npz")
     try:
         np.savez_compressed(tmp, **result.values)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle

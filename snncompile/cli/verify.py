@@ -114,13 +114,15 @@ def _num(value: float | None) -> str:
               "default it calibrates on other data: the digits training split, other random images, the .npz "
               "`calibration` array, or not at all)")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="where the simulator stages run (cuda: SNC960 without a GPU)")
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
                factory: str | None, target: str, data: str, samples: int | None, batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
-               tolerance: float, calibrate_on_scored: bool, progress: bool | None, layout: str | None = None,
-               **flags: Any) -> None:
+               tolerance: float, calibrate_on_scored: bool, progress: bool | None, device: str = "cpu",
+               layout: str | None = None, **flags: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points.
@@ -135,7 +137,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
     if model.is_dir() and not is_artifact_dir(model):
         raise click.BadParameter(f"{model} is a directory without report.json (not a compiled artifact)")
     common = dict(samples=samples, batch=batch, tolerance=tolerance / 100, scheduled=scheduled, lava=lava,
-                  lava_samples=lava_samples, json_path=json_path, html_dir=html_dir,
+                  lava_samples=lava_samples, json_path=json_path, html_dir=html_dir, device=device,
                   progress=sys.stderr.isatty() if progress is None else progress)
     if model.is_dir():
         report = verify(model, data=data, **common)

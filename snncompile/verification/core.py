@@ -177,30 +177,33 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            progress: bool = False, input_shape: Sequence[int] | None = None, timesteps: int | None = None,
            trust_pickle: bool = False, factory: str | None = None,
            options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
-           calibrate_on_scored: bool = False) -> VerifyReport:
+           calibrate_on_scored: bool = False, device: str | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when .venv-lava exists; `lava=True`
     requires it, False skips it) on the same `data` (`digits`, an .npz path, or None for random inputs).
     The target calibrates on the data's calibration samples (digits: the training split), never on the scored
     ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
     verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
-    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact)."""
+    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact). `device` ("cpu" or "cuda", default
+    cpu) is where the simulator stages run."""
+    from snncompile.sim.device import simulator_device
     from snncompile.verification.artifact import is_artifact_dir, verify_artifact
 
-    if is_artifact_dir(model):
-        return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
-                               scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                               html_dir=html_dir, progress=progress)
-    start = time.perf_counter()
-    module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
-    vdata = load_data(data, shape, steps, classes, calibrate_on_scored).head(samples)
-    source_model = model if isinstance(model, (str, os.PathLike)) else module
-    compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
-                                  timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-    return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
-                            scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                            html_dir=html_dir, progress=progress)
+    with simulator_device(device):  # every simulator stage runs there
+        if is_artifact_dir(model):
+            return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
+                                   scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                                   html_dir=html_dir, progress=progress)
+        start = time.perf_counter()
+        module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
+        vdata = load_data(data, shape, steps, classes, calibrate_on_scored).head(samples)
+        source_model = model if isinstance(model, (str, os.PathLike)) else module
+        compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
+                                      timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
+        source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
+                                scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
+                                html_dir=html_dir, progress=progress)
 
 
 def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile_s: float, *,

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from snncompile import ir
-from snncompile.targets.loihi import fastlif
 from snncompile.targets.loihi.numerics import LOIHI_OPS, lif_kernel, wrap24
 from snncompile.targets.loihi.ops import LoihiLIF
 
@@ -47,15 +46,14 @@ def random_lif(rng: np.random.Generator, n: int, huge: bool) -> LoihiLIF:
                     period=int(rng.integers(0, 7)), phase=int(rng.integers(0, 7)))
 
 
-@pytest.mark.parametrize("use_c", [True, False], ids=["c", "numpy"])
 @pytest.mark.parametrize("seed", range(8))
-def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(seed: int, use_c: bool) -> None:
+def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n, batch, steps = 24, 3, 40
     op = random_lif(rng, n, huge=seed % 2 == 0)
     a = rng.integers(-300_000, 300_000, (steps, batch, n)).astype(float)
     events: dict[str, int] = {}
-    got = lif_kernel(a.reshape(steps, -1), op, batch, events, use_c=use_c).reshape(steps, batch, n)
+    got = lif_kernel(a.reshape(steps, -1), op, batch, events).reshape(steps, batch, n)
     wraps = sats = 0
     for b in range(batch):
         ref, w, s = reference_lif(a[:, b], op)
@@ -65,17 +63,12 @@ def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(s
     assert events == {"wraps": wraps, "saturations": sats}
 
 
-def test_the_c_kernel_is_built() -> None:
-    assert fastlif.load() is not None, "no C compiler: the simulator falls back to its slower numpy loop"
-
-
-@pytest.mark.parametrize("use_c", [True, False], ids=["c", "numpy"])
-def test_memoryless_current_fast_path_matches_reference(use_c: bool) -> None:
+def test_memoryless_current_fast_path_matches_reference() -> None:
     rng = np.random.default_rng(11)
     op = LoihiLIF("p", (ir.Edge("x", 1),), threshold=500, i_decay=4096, v_decay=3072,
                   bias=rng.integers(-4096, 4096, 50).astype(float), scale=np.ones(50), period=9, phase=2)
     a = rng.integers(-2000, 3000, (60, 50)).astype(float)
-    np.testing.assert_array_equal(lif_kernel(a, op, 1, use_c=use_c), reference_lif(a, op)[0])
+    np.testing.assert_array_equal(lif_kernel(a, op, 1), reference_lif(a, op)[0])
 
 
 def test_float_blas_sums_of_integer_weights_and_spikes_are_exact() -> None:
