@@ -1,4 +1,4 @@
-"""--device / device=: CUDA results equal the CPU's bit for bit (run only where torch sees a GPU), SNC960 without one."""
+"""--device / device=: CUDA equals the CPU bit for bit (run only where torch sees a GPU), SNC960 without one."""
 
 from __future__ import annotations
 
