@@ -72,7 +72,7 @@ def _decay_(x: torch.Tensor, keep: int) -> None:
     elif x.dtype == torch.int64:
         x.mul_(keep).div_(DECAY_UNITY, rounding_mode="trunc")
     else:
-        x.mul_(keep / DECAY_UNITY).trunc_()
+        torch.trunc(x.mul_(keep / DECAY_UNITY), out=x)  # not x.trunc_(): 100x slower in torch 2.x on the CPU
 
 
 def _peak(x: torch.Tensor) -> float:
@@ -110,6 +110,7 @@ def run_chunk(op: LoihiLIF, a: torch.Tensor, state: LifState, t0: int, constants
         u_all = _wrap_once(a64) if wrap else a64
     clip = _bound(_peak(v), u_peak + constants.bias_peak, constants.keep_v) > _LIMIT  # a wrap never grows |u|
     bias = None if constants.bias is None else constants.bias.to(dtype)
+    zero = torch.zeros((), dtype=dtype, device=a.device)
     for k in range(a.shape[0]):
         if resets_at(t0 + k, op.period, op.phase):
             if not memoryless:
@@ -134,7 +135,7 @@ def run_chunk(op: LoihiLIF, a: torch.Tensor, state: LifState, t0: int, constants
             v.clamp_(-_LIMIT, _LIMIT)
         torch.gt(v, constants.theta, out=spikes)
         out[k] = spikes
-        v.masked_fill_(spikes, 0)
+        torch.where(spikes, zero, v, out=v)  # v := 0 where s (masked_fill_ is 3x slower on the CPU)
     state.u, state.v = (u.clone() if memoryless else u), v
     return out
 
