@@ -146,9 +146,10 @@ def main() -> None:
     start_load = os.getloadavg()[0]
     for name in args.nets:
         big = name in SCALE
-        rows += measure(name, model_of(name), args.scale_batch if big else args.batch, 0 if big else args.lava_batch,
-                        args.scale_repeat if big else args.repeat)
-        print(table(["network", "engine", "samples", "seconds", "samples/s", "steps/s"], rows[-3:]), flush=True)
+        new = measure(name, model_of(name), args.scale_batch if big else args.batch, 0 if big else args.lava_batch,
+                      args.scale_repeat if big else args.repeat)
+        rows += new
+        print(table(["network", "engine", "samples", "seconds", "samples/s", "steps/s"], new), flush=True)
     header = ["network", "engine", "samples", "seconds", "samples/s", "steps/s"]
     note = ("steps/s counts one network timestep of one sample: T per sample for PyTorch, the float simulator and "
             "the bit-exact simulator with pipelined=False (the integer dynamics without the pipeline: the valid "
