@@ -1,4 +1,5 @@
-"""Simulator throughput: PyTorch float forward vs the float IR simulator vs the bit-exact simulator vs Lava."""
+"""Simulator throughput: PyTorch float32 forward vs the float IR simulator vs the bit-exact simulator (CPU, and
+CUDA when torch sees a GPU) vs Lava, on the shipped examples and on CIFAR-size ResNet-19 and a DVS-size conv net."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from torch import nn
 import snncompile
 import snncompile.nn as snn
 from benchmarks.common import EXAMPLES, emit, table
+from benchmarks.scale_nets import build
 from snncompile.datasets import digits_split
 from snncompile.sim import simulate
 from snncompile.targets.loihi import simulate_loihi
@@ -37,10 +39,25 @@ def dense256(timesteps: int = 16) -> nn.Module:
     return model.eval()
 
 
-def inputs(name: str, model: nn.Module, samples: int) -> np.ndarray:
+SCALE = {"resnet19": "tdbn-resnet19", "dvs": "dvs-convnet"}
+"""Benchmark name -> benchmarks/scale_nets.py network (issue 13's published sizes, random weights)."""
+
+
+def model_of(name: str) -> nn.Module:
     if name == "dense256":
-        rng = np.random.default_rng(0)
+        return dense256()
+    if name in SCALE:
+        return build(SCALE[name])
+    return snncompile.load(EXAMPLES / f"{name}.pt")
+
+
+def inputs(name: str, model: nn.Module, samples: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if name == "dense256":
         return (rng.random((model.timesteps, samples, 256)) < 0.3).astype(np.float64)
+    if name in SCALE:
+        x = rng.random((model.timesteps, samples, *model.input_shape))
+        return (x < 0.1).astype(np.float64) if name == "dvs" else x
     return encode(digits_split()[2][:samples], model.timesteps)
 
 
@@ -76,8 +93,10 @@ def lava_seconds(graph: snncompile.ir.Graph, x: np.ndarray) -> tuple[float, floa
 
 def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: int) -> list[list[object]]:
     x = inputs(name, model, batch)
-    fixed = snncompile.compile(model, "loihi", options={"calibration": x}).graph
-    lowered = snncompile.compile(model, "sim").graph
+    calibration = x[:, :8] if name in SCALE else x
+    fixed = snncompile.compile(model, "loihi", check=False,
+                               options={"calibration": calibration, "max_chips": 10_000}).graph
+    lowered = snncompile.compile(model, "sim", check=False).graph
     latency = int(fixed.metadata["loihi"]["latency"])
     t = model.timesteps
     rows = []
@@ -90,10 +109,16 @@ def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: in
         add("PyTorch float32 forward", batch, best_of(lambda: model.float()(xf), repeat), t)
     add("snncompile float sim (lowered IR, float64)", batch,
         best_of(lambda: simulate(lowered, x, record="outputs"), repeat), t)
-    add("snncompile bit-exact sim", batch, best_of(lambda: simulate_loihi(fixed, x, record="outputs"), repeat),
-        t + latency)
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    for device in devices:
+        add(f"snncompile bit-exact sim, T steps ({device})", batch,
+            best_of(lambda d=device: simulate_loihi(fixed, x, record="outputs", pipelined=False, device=d), repeat), t)
+        add(f"snncompile bit-exact sim, pipelined T + L steps ({device})", batch,
+            best_of(lambda d=device: simulate_loihi(fixed, x, record="outputs", device=d), repeat), t + latency)
+    if lava_batch <= 0:
+        return rows
     xs = np.ascontiguousarray(x[:, :lava_batch])
-    add("snncompile bit-exact sim", lava_batch,
+    add("snncompile bit-exact sim, pipelined T + L steps (cpu)", lava_batch,
         best_of(lambda: simulate_loihi(fixed, xs, record="outputs"), repeat), t + latency)
     lava = lava_seconds(fixed, xs)
     if isinstance(lava, str):
@@ -108,22 +133,33 @@ def measure(name: str, model: nn.Module, batch: int, lava_batch: int, repeat: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nets", nargs="*", default=["dense256", "tdbn_resnet", "mlf_dsresnet"])
-    parser.add_argument("--batch", type=int, default=128, help="samples per simulator run")
-    parser.add_argument("--lava-batch", type=int, default=8, help="samples streamed through Lava (slow)")
+    parser.add_argument("--nets", nargs="*", default=["dense256", "tdbn_resnet", "mlf_dsresnet", "resnet19", "dvs"])
+    parser.add_argument("--batch", type=int, default=128, help="samples per simulator run (shipped examples)")
+    parser.add_argument("--scale-batch", type=int, default=32, help="samples per run for resnet19 and dvs")
+    parser.add_argument("--lava-batch", type=int, default=8, help="samples streamed through Lava (small nets only)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per simulator measurement (best reported)")
+    parser.add_argument("--scale-repeat", type=int, default=1, help="the same for resnet19 and dvs")
     parser.add_argument("--out", help="also write the markdown block to this file")
     args = parser.parse_args()
     torch.set_num_threads(2)
     rows = []
+    start_load = os.getloadavg()[0]
     for name in args.nets:
-        model = dense256() if name == "dense256" else snncompile.load(EXAMPLES / f"{name}.pt")
-        rows += measure(name, model, args.batch, args.lava_batch, args.repeat)
+        big = name in SCALE
+        new = measure(name, model_of(name), args.scale_batch if big else args.batch, 0 if big else args.lava_batch,
+                      args.scale_repeat if big else args.repeat)
+        rows += new
+        print(table(["network", "engine", "samples", "seconds", "samples/s", "steps/s"], new), flush=True)
     header = ["network", "engine", "samples", "seconds", "samples/s", "steps/s"]
-    note = ("steps/s counts one network timestep of one sample: T per sample for PyTorch and the float simulator, "
-            "T + latency for the bit-exact simulator (it runs every sample through the pipeline), B·T + latency for "
-            "Lava (samples streamed back to back). Simulators: best of the repeats; Lava: one run. "
-            f"Load average at the end: {os.getloadavg()[0]:.1f}.")
+    note = ("steps/s counts one network timestep of one sample: T per sample for PyTorch, the float simulator and "
+            "the bit-exact simulator with pipelined=False (the integer dynamics without the pipeline: the valid "
+            "windows of the pipelined run, what the int ONNX model runs), T + latency L for the pipelined bit-exact "
+            "simulator (every sample through the pipeline, what verify runs), B·T + L for Lava (samples streamed "
+            "back to back). resnet19 is benchmarks/scale_nets.py's tdBN ResNet-19 (3x32x32, T = 4) and dvs its "
+            "LIF conv net on 2x128x128 event frames (T = 4), random weights, compiled with max_chips raised. "
+            "Simulators: best of the repeats; Lava: one run. "
+            f"Load average: {start_load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+            "(2 cores shared with other engineers).")
     emit("Simulator throughput", table(header, rows) + "\n\n" + note, args.out)
 
 

@@ -119,6 +119,8 @@ CODES: dict[str, str] = {
     "SNC950": "ONNX export: op or edge has no ONNX step form",
     "SNC951": "ONNX import: operator not supported by the reader",
     "SNC952": "ONNX import: not an snncompile step model",
+    "SNC960": "simulator device: CUDA asked for but not available",
+    "SNC961": "simulator device: unknown device name",
     "SNC970": "verification workers: --workers / --ray value invalid or combined wrongly",
     "SNC972": "verification workers: cannot connect to or start the Ray cluster",
     "SNC973": "verification workers: the stages cannot be sent to a worker process (pickling)",

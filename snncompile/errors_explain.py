@@ -305,6 +305,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "SNC975": ("Worker processes are spawned (a fresh interpreter that imports the main script again); a script that "
                "calls verify(workers=N) at import time would start workers from every worker.",
                "Put the script's work under `if __name__ == \"__main__\":`."),
+    "SNC960": ("--device cuda (or device=\"cuda\") was given, but this torch build sees no CUDA GPU.",
+               "Use --device cpu (the default; same results bit for bit for the bit-exact simulator), or run on a "
+               "machine with a GPU and a CUDA build of torch."),
+    "SNC961": ("The simulator device is neither cpu nor cuda.", "Pass device=\"cpu\" or device=\"cuda\"."),
 }
 
 EXPLANATIONS: dict[str, Explanation] = {

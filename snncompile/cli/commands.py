@@ -179,17 +179,20 @@ def inspect_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int
               help=".npy array [T, B, *input_shape]")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help=".npz with every neuron layer's spikes and the outputs, plus a .json sidecar (metadata)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="where the simulator runs (cuda: bit-identical spikes; SNC960 without a GPU)")
 @click.option("--debug", is_flag=True, help="show Python tracebacks")
 @converters_option
 @guarded
-def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
+def simulate_cmd(artifact: Path, input_path: Path, output: Path, device: str) -> None:
     """Run a compiled ARTIFACT directory on an input array [T, B, ...]; write every neuron layer's spikes and the
     outputs. Every target writes the same keys: the traced model's IR node names (spikes [T, B, *shape] on the
     model's T steps, a Loihi layer's pipeline delay removed) and the graph outputs (a readout [B, K]). A `sim`
-    artifact runs in the float simulator, a `loihi` one in the bit-exact Loihi simulator, an `onnx` /
-    `onnx-loihi` one (model.onnx) in onnxruntime. OUTPUT.json states the names' module paths and the delays
-    removed (docs/SIMULATE.md)."""
+    artifact runs in the float simulator, a `loihi` one in the bit-exact Loihi simulator (both on --device), an
+    `onnx` / `onnx-loihi` one (model.onnx) in onnxruntime. OUTPUT.json states the names' module paths and the
+    delays removed (docs/SIMULATE.md)."""
     from snncompile import validate
+    from snncompile.sim.device import simulator_device
     from snncompile.simulate_output import name_outputs, read_plan, write_outputs
 
     validate.output_file(output)
@@ -205,7 +208,8 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
         from snncompile.targets.loihi.artifact import artifact_populations
 
         plan = read_plan(artifact)
-        pops, delays, outs, latency = artifact_populations(artifact, x)
+        with simulator_device(device):
+            pops, delays, outs, latency = artifact_populations(artifact, x)
         how = f"simulated {artifact} bit-exactly (pipeline latency {latency} removed)"
     elif not (artifact / "graph.json").is_file():
         raise error("SNC402", f"{artifact} has no graph.json", hint="compile with --target sim first")
@@ -215,7 +219,8 @@ def simulate_cmd(artifact: Path, input_path: Path, output: Path) -> None:
 
         plan = read_plan(artifact)
         graph = serialize.load(artifact)
-        result = simulate(graph, x)
+        with simulator_device(device):
+            result = simulate(graph, x)
         pops, outs = result.values, [result.values[o] for o in graph.outputs]
         how = f"simulated {artifact} ({len(graph)} nodes)"
     values, meta = name_outputs(plan, pops, outs, int(x.shape[0]), delays, latency)

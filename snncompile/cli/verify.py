@@ -141,6 +141,8 @@ def _num(value: float | None) -> str:
 @click.option("--ray", "ray", metavar="ADDRESS|auto|local", help="run the samples as Ray tasks on the cluster at "
               "ADDRESS (auto: RAY_ADDRESS or the local `ray start` cluster; local: start one for this run, with "
               "--workers CPUs); needs pip install 'snncompile[ray]'")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="where the simulator stages run (cuda: SNC960 without a GPU)")
 @target_option_flags
 @guarded
 def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int | None, trust_pickle: bool,
@@ -148,7 +150,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
                batch: int | None,
                json_path: Path | None, html_dir: Path | None, lava: bool | None, lava_samples: int, scheduled: bool,
                tolerance: float, calibrate_on_scored: bool, progress: bool | None, workers: int = 1,
-               ray: str | None = None, layout: str | None = None, **flags: Any) -> None:
+               ray: str | None = None, device: str = "cpu", layout: str | None = None, **flags: Any) -> None:
     """Run MODEL as PyTorch, traced IR, lowered IR and the target's bit-exact simulation on the same data;
     report per-layer agreement, firing rates, the first divergence and accuracy. Exits 1 when a stage that
     must be exact is not, or the compiled accuracy drops by more than --tolerance points.
@@ -165,7 +167,7 @@ def verify_cmd(model: Path, input_shape: tuple[int, ...] | None, timesteps: int 
     show = show_progress(progress)
     common = dict(samples=samples, batch=batch, data_root=data_root, tolerance=tolerance, scheduled=scheduled,
                   lava=lava, lava_samples=lava_samples, json_path=json_path, html_dir=html_dir, progress=show,
-                  workers=workers, ray=ray)
+                  workers=workers, ray=ray, device=device)
     with shown(show):  # every stage's bar, the compile and Lava included
         if model.is_dir():
             report = verify(model, data=data, **common)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from snncompile.ir.ops_ext import LIFExt
+from snncompile.sim.carry import Carry
 from snncompile.sim.float_ops import _param, _record_margin, _sum, implements
 
 
 @implements(LIFExt)
-def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor]) -> torch.Tensor:
+def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor], carry: Carry | None = None) -> torch.Tensor:
     x = _sum(xs)
     decay, theta = _param(op.decay, x), _param(op.threshold, x)
     syn = None if op.syn_decay is None else _param(op.syn_decay, x)
@@ -19,8 +20,8 @@ def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor]) -> torch.Tensor:
         _record_margin(op, (value - theta) / theta.abs().clamp(min=1e-300))
         return (value > theta if op.comparison == ">" else value >= theta).to(x.dtype)
 
-    i = torch.zeros_like(x[0])
-    v = torch.zeros_like(x[0])
+    slots = (carry or Carry()).slots
+    i, v = slots.get("i", torch.zeros_like(x[0])), slots.get("v", torch.zeros_like(x[0]))
     out = torch.empty_like(x)
     for t in range(x.shape[0]):
         i = x[t] if syn is None else syn * i + x[t]
@@ -37,4 +38,5 @@ def _float_lif_ext(op: LIFExt, xs: list[torch.Tensor]) -> torch.Tensor:
             s = fire(h - theta * r)
             v = h - theta * s
         out[t] = s
+    slots["i"], slots["v"] = i, v
     return out

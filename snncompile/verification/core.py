@@ -196,7 +196,7 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
            trust_pickle: bool = False, factory: str | None = None,
            options: Mapping[str, Any] | Any | None = None, layout: str | None = None,
            calibrate_on_scored: bool = False, data_root: str | os.PathLike[str] | None = None, workers: int = 1,
-           ray: str | None = None) -> VerifyReport:
+           ray: str | None = None, device: str | None = None) -> VerifyReport:
     """Compile `model` for `target` and run it as PyTorch, traced IR, folded/lowered IR and the target's
     simulation (Loihi: bit-exact, plus Lava on `lava_samples` samples when a Lava environment exists, see
     snncompile.lava_env; `lava=True` requires it (SNC421 without one), False skips it) on the same `data`: a spec
@@ -207,33 +207,36 @@ def verify(model: nn.Module | str | os.PathLike[str], target: str | Target[Any] 
     The target calibrates on the data's calibration samples (digits: the training split), never on the scored
     ones unless `calibrate_on_scored`. `model` may also be an artifact directory written by compile: see
     verify_artifact. Returns the report; `report.problems` holds failed checks (SNC900 exactness, SNC901
-    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact).
+    accuracy, SNC904 layers not compared, SNC905 readout, SNC906 artifact). `device` ("cpu" or "cuda", default
+    cpu) is where the simulator stages run.
 
     `workers` > 1 runs the samples in that many local processes, `ray` (a cluster address, "auto" or "local") as
     Ray tasks; the compile happens once, here, and the report is the one a single process gives (see
     verification.shard and docs/VERIFY.md)."""
+    from snncompile.sim.device import simulator_device
     from snncompile.verification.artifact import is_artifact_dir, verify_artifact
     from snncompile.verification.shard import executor_for
 
     executor = executor_for(workers, ray)
-    if is_artifact_dir(model):
-        return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
-                               data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
-                               json_path=json_path, html_dir=html_dir, progress=progress, executor=executor)
-    start = time.perf_counter()
-    if lava:  # before the model is even loaded: a requested stage that cannot run
-        from snncompile.targets import resolve_target
+    with simulator_device(device):  # every simulator stage runs there
+        if is_artifact_dir(model):
+            return verify_artifact(Path(model), data, samples=samples, batch=batch, tolerance=tolerance,  # type: ignore[arg-type]
+                                   data_root=data_root, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
+                                   json_path=json_path, html_dir=html_dir, progress=progress, executor=executor)
+        start = time.perf_counter()
+        if lava:  # before the model is even loaded: a requested stage that cannot run
+            from snncompile.targets import resolve_target
 
-        _required_lava(resolve_target(target), lava)
-    module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
-    vdata = load_data(data, shape, steps, classes, calibrate_on_scored, data_root).head(samples)
-    source_model = model if isinstance(model, (str, os.PathLike)) else module
-    compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
-                                  timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
-    return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch, tolerance=tolerance,
-                            scheduled=scheduled, lava=lava, lava_samples=lava_samples, json_path=json_path,
-                            html_dir=html_dir, progress=progress, executor=executor)
+            _required_lava(resolve_target(target), lava)
+        module, shape, steps, classes = _model_and_shape(model, input_shape, timesteps, trust_pickle, factory, layout)
+        vdata = load_data(data, shape, steps, classes, calibrate_on_scored, data_root).head(samples)
+        source_model = model if isinstance(model, (str, os.PathLike)) else module
+        compiled = compile_for_verify(source_model, target, vdata, options=options, input_shape=input_shape,
+                                      timesteps=timesteps, trust_pickle=trust_pickle, factory=factory, layout=layout)
+        source = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+        return run_verification(compiled, vdata, source, time.perf_counter() - start, batch=batch,
+                                tolerance=tolerance, scheduled=scheduled, lava=lava, lava_samples=lava_samples,
+                                json_path=json_path, html_dir=html_dir, progress=progress, executor=executor)
 
 
 def run_verification(compiled: Compiled, vdata: VerifyData, source: str, compile_s: float, *,

@@ -20,6 +20,7 @@ import torch
 
 from snncompile import progress as progress_module
 from snncompile.errors import InternalError, error
+from snncompile.sim.device import DEFAULT_DEVICE, simulator_device
 from snncompile.verification.data import VerifyData
 from snncompile.verification.merge import OrderedMerge, Partial
 from snncompile.verification.runner import RunStats, chunk_size, log, new_stats, run_chunk
@@ -32,23 +33,25 @@ Chunk = tuple[np.ndarray, np.ndarray | None]
 @dataclass(frozen=True)
 class Shard:
     """Samples [start, stop) of the data, with their frames [T, stop - start, ...] and labels; `keep`: how many
-    of the data's first samples the statistics keep as frames (stats.head, for Lava in the calling process)."""
+    of the data's first samples the statistics keep as frames (stats.head, for Lava in the calling process);
+    `device`: where its simulator stages run (the caller's simulator_device, which a worker does not inherit)."""
 
     start: int
     stop: int
     frames: np.ndarray
     labels: np.ndarray | None
     keep: int = 0
+    device: str | None = None
 
 
-def shards(chunks: Iterable[Chunk], keep: int = 0) -> Iterator[Shard]:
+def shards(chunks: Iterable[Chunk], keep: int = 0, device: str | None = None) -> Iterator[Shard]:
     """Each chunk read from the data as one shard, numbered by its first sample as the chunks arrive: the shards
     are exactly the chunks a single-process run simulates ([0, c), [c, 2c), ...), so every stage sees the same
     batches of samples and the spikes are bit-identical to the single run by construction. The chunks are read
     only when a shard is handed to a worker (the calling process holds the shards in flight, not the data)."""
     start = 0
     for x, labels in chunks:
-        yield Shard(start, start + x.shape[1], x, labels, keep)
+        yield Shard(start, start + x.shape[1], x, labels, keep, device)
         start += x.shape[1]
 
 
@@ -56,7 +59,8 @@ def run_shard(stages: list[Stage], layers: list[Layer], shard: Shard) -> Partial
     """Every stage on one shard: the statistics of its samples, without the stage objects (they stay with the
     caller; the statistics name stages by name)."""
     stats = new_stats(stages, layers)
-    run_chunk(stats, shard.frames, shard.labels, shard.start, shard.keep)
+    with simulator_device(shard.device):
+        run_chunk(stats, shard.frames, shard.labels, shard.start, shard.keep)
     return Partial(shard.start, shard.stop, replace(stats, stages=[]), (socket.gethostname(),))
 
 
@@ -227,7 +231,9 @@ def run_sharded(stages: list[Stage], layers: list[Layer], data: VerifyData, batc
             read[1] += x.shape[1]
             yield x, labels
 
-    work = shards(counted(data.chunks(chunk_size(stages, data.timesteps, batch))), keep)
+    device = DEFAULT_DEVICE.get()
+    work = shards(counted(data.chunks(chunk_size(stages, data.timesteps, batch))), keep,
+                  None if device is None else str(device))
     with progress_module.shown(progress), progress_module.task("verify", data.samples, "samples") as advance:
         for done, part in enumerate(executor.run(stages, layers, work, merged.held), start=1):
             merged.add(part)

@@ -13,7 +13,8 @@ from snncompile import ir
 from snncompile.errors import InternalError
 from snncompile.ir.traits import Neuron, float_neurons
 from snncompile.passes.lower_mlf import level_name
-from snncompile.sim.float_ops import FLOAT_OPS, OpImpl, _sum
+from snncompile.sim.carry import Carry
+from snncompile.sim.float_ops import FLOAT_OPS, OpImpl
 from snncompile.sim.interpreter import simulate
 from snncompile.verification.check import align_calls, model_outputs
 
@@ -166,13 +167,13 @@ def _merge(events: dict[str, dict[str, int]], names: tuple[str, ...]) -> dict[st
 def counting_numerics(numerics: Mapping[type[ir.Op], OpImpl], events: dict[str, dict[str, int]]
                       ) -> dict[type[ir.Op], OpImpl]:
     """Loihi numerics whose integer LIF also counts current wraps and voltage saturations per population."""
-    from snncompile.targets.loihi.numerics import lif_kernel
     from snncompile.targets.loihi.ops import LoihiLIF
 
-    def counted(op: LoihiLIF, xs: list[torch.Tensor]) -> torch.Tensor:
-        a = _sum(xs)
-        found = events.setdefault(op.name, {"wraps": 0, "saturations": 0})
-        spikes = lif_kernel(a.reshape(a.shape[0], -1).numpy(), op, batch=a.shape[1], events=found)
-        return torch.from_numpy(spikes).reshape(a.shape)
+    lif = numerics[LoihiLIF]
 
-    return {**numerics, LoihiLIF: counted}  # type: ignore[dict-item]
+    def counted(op: LoihiLIF, xs: list[torch.Tensor], carry: Carry | None = None) -> torch.Tensor:
+        carry = carry or Carry()
+        carry.slots.setdefault("events", events.setdefault(op.name, {"wraps": 0, "saturations": 0}))
+        return lif(op, xs, carry)
+
+    return {**numerics, LoihiLIF: counted}

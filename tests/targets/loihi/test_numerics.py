@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from snncompile import ir
-from snncompile.targets.loihi import fastlif
+from snncompile.targets.loihi.lif_int import LifConstants, initial_state, run_chunk
 from snncompile.targets.loihi.numerics import LOIHI_OPS, lif_kernel, wrap24
 from snncompile.targets.loihi.ops import LoihiLIF
 
@@ -47,15 +47,16 @@ def random_lif(rng: np.random.Generator, n: int, huge: bool) -> LoihiLIF:
                     period=int(rng.integers(0, 7)), phase=int(rng.integers(0, 7)))
 
 
-@pytest.mark.parametrize("use_c", [True, False], ids=["c", "numpy"])
+@pytest.mark.parametrize("dtype", [None, torch.int64, torch.float64], ids=["auto", "int64", "float64"])
 @pytest.mark.parametrize("seed", range(8))
-def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(seed: int, use_c: bool) -> None:
+def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(seed: int,
+                                                                                dtype: torch.dtype | None) -> None:
     rng = np.random.default_rng(seed)
     n, batch, steps = 24, 3, 40
     op = random_lif(rng, n, huge=seed % 2 == 0)
     a = rng.integers(-300_000, 300_000, (steps, batch, n)).astype(float)
     events: dict[str, int] = {}
-    got = lif_kernel(a.reshape(steps, -1), op, batch, events, use_c=use_c).reshape(steps, batch, n)
+    got = lif_kernel(a.reshape(steps, -1), op, batch, events, dtype=dtype).reshape(steps, batch, n)
     wraps = sats = 0
     for b in range(batch):
         ref, w, s = reference_lif(a[:, b], op)
@@ -65,17 +66,13 @@ def test_lif_kernel_matches_the_int64_reference_including_wraps_and_saturation(s
     assert events == {"wraps": wraps, "saturations": sats}
 
 
-def test_the_c_kernel_is_built() -> None:
-    assert fastlif.load() is not None, "no C compiler: the simulator falls back to its slower numpy loop"
-
-
-@pytest.mark.parametrize("use_c", [True, False], ids=["c", "numpy"])
-def test_memoryless_current_fast_path_matches_reference(use_c: bool) -> None:
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64], ids=["int64", "float64"])
+def test_memoryless_current_fast_path_matches_reference(dtype: torch.dtype) -> None:
     rng = np.random.default_rng(11)
     op = LoihiLIF("p", (ir.Edge("x", 1),), threshold=500, i_decay=4096, v_decay=3072,
                   bias=rng.integers(-4096, 4096, 50).astype(float), scale=np.ones(50), period=9, phase=2)
     a = rng.integers(-2000, 3000, (60, 50)).astype(float)
-    np.testing.assert_array_equal(lif_kernel(a, op, 1, use_c=use_c), reference_lif(a, op)[0])
+    np.testing.assert_array_equal(lif_kernel(a, op, 1, dtype=dtype), reference_lif(a, op)[0])
 
 
 def test_float_blas_sums_of_integer_weights_and_spikes_are_exact() -> None:
@@ -113,3 +110,37 @@ def test_float32_conv_fast_path_is_exact_on_nnpack_sized_batches() -> None:
     ref = torch.nn.functional.conv2d(torch.from_numpy(x.reshape(256, 32, 8, 8)).long(), torch.from_numpy(w).long(),
                                      padding=(1, 1)).numpy()
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lif_run_in_time_chunks_carries_the_state_and_the_reset_schedule(seed: int) -> None:
+    """The streamed update (state carried between chunks of random length, resets at absolute steps) equals
+    the int64 reference step by step, events included."""
+    rng = np.random.default_rng(100 + seed)
+    n, steps = 24, 40
+    op = random_lif(rng, n, huge=seed % 2 == 0)
+    a = rng.integers(-300_000, 300_000, (steps, 1, n)).astype(float)
+    state = initial_state((1, n), torch.device("cpu"))
+    constants = LifConstants.of(op, torch.device("cpu"))
+    got, t0 = [], 0
+    while t0 < steps:
+        size = int(rng.integers(1, 7))
+        dtype = torch.int64 if rng.random() < 0.5 else None  # a chunk past 2^53 switches the state to int64
+        got.append(run_chunk(op, torch.from_numpy(a[t0:t0 + size]), state, t0, constants, count=True, dtype=dtype))
+        t0 += size
+    ref, wraps, sats = reference_lif(a[:, 0], op)
+    np.testing.assert_array_equal(torch.cat(got)[:, 0].numpy(), ref)
+    assert (state.wraps, state.saturations) == (wraps, sats)
+
+
+def test_drives_past_the_float64_bound_run_in_int64() -> None:
+    """|A|·2^6 ≥ 2^53: the float64 state could round, so the chunk runs in int64 (and stays there)."""
+    rng = np.random.default_rng(5)
+    op = LoihiLIF("p", (ir.Edge("x", 1),), threshold=300, i_decay=1000, v_decay=100, bias=np.zeros(6),
+                  scale=np.ones(6))
+    a = rng.integers(-2**20, 2**20, (12, 6)).astype(float)
+    a[3, 2] = 2.0**50 + 2.0**30
+    state = initial_state((1, 6), torch.device("cpu"))
+    got = run_chunk(op, torch.from_numpy(a[:, None]), state, 0, LifConstants.of(op, torch.device("cpu")))
+    assert state.u.dtype == torch.int64
+    np.testing.assert_array_equal(got[:, 0].numpy(), reference_lif(a, op)[0])

@@ -211,7 +211,7 @@ def test_lif_function_states_equal_the_int64_equations(seed: int) -> None:
        bias=st.integers(-(2**16), 2**16), scale=st.sampled_from([1, 64, 4096, 2**17]), seed=st.integers(0, 2**31))
 def test_lif_function_property(threshold: int, i_decay: int, v_decay: int, bias: int, scale: int, seed: int) -> None:
     """Property: for any 12-bit decays, 17-bit threshold, any bias (int16 wrap included) and drives of any
-    magnitude class, onnxruntime's integer LIF equals the int64 equations and both simulator kernels, every step."""
+    magnitude class, onnxruntime's integer LIF equals the int64 equations and the simulator's kernel, every step."""
     rng = np.random.default_rng(seed)
     n, steps = 8, 16
     lif = LoihiLIF("lif", (ir.Edge("input"),), threshold=threshold, i_decay=i_decay, v_decay=v_decay,
@@ -221,8 +221,7 @@ def test_lif_function_property(threshold: int, i_decay: int, v_decay: int, bias:
     got, ref = onnx_lif(export_fixed_step(graph), a), int64_lif(a, lif)
     for name, g, r in zip("suv", got, ref, strict=True):
         np.testing.assert_array_equal(g, r, err_msg=name)
-    for use_c in (True, False):
-        np.testing.assert_array_equal(lif_kernel(a.reshape(steps, -1), lif, 2, use_c=use_c).reshape(a.shape), got[0])
+    np.testing.assert_array_equal(lif_kernel(a.reshape(steps, -1), lif, 2).reshape(a.shape), got[0])
 
 
 def test_conv_sums_wrap_at_24_bits_as_in_the_simulator() -> None:
