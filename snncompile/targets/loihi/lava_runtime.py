@@ -12,7 +12,10 @@ time, printing `snncompile-progress DONE TOTAL` after each.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 import time
 import types
 import warnings
@@ -182,8 +185,25 @@ def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray],
     return out, times
 
 
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """When this run leads its own process group (snncompile starts it so) and the process that started it dies
+    without cleaning up (killed with SIGKILL), kill the group: Lava forks a process per layer, which would
+    otherwise run on as orphans."""
+    if os.getpgrp() != os.getpid():
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore")
+    exit_with_parent()
     jobs = json.loads(Path(argv[1]).read_text())
     for job in jobs:
         spikes, times = run_artifact(Path(job["artifact"]), np.load(job["input"]))
