@@ -56,6 +56,15 @@ def _example(**kwargs: Any) -> VerifyReport:
                       **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def workers_import_like_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned workers unpickle what pytest imported by module name (`tests.…` with --import-mode=importlib, and
+    `helpers.…` from the tests folder): they get the repository and tests/ on their path, as pytest has."""
+    root = Path(__file__).resolve().parents[2]
+    paths = (str(root), str(root / "tests"), os.environ.get("PYTHONPATH"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
 @pytest.fixture(scope="module")
 def one() -> VerifyReport:
     """The single-process run the sharded ones must reproduce."""

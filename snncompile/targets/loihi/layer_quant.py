@@ -93,7 +93,7 @@ def plan_member(pop: ScheduledLIF, inputs: list[SynapticInput], shape: ir.Shape,
     """Normalized weights ρ·W/q and bias ρ·b of one population; problems go to `errors`."""
     theta = pop.threshold[0]
     gain = np.ones(shape) if pop.gain is None else pop.gain
-    rho = gain / np.where(theta > 0, theta, 1.0)
+    rho = ir.expand_param(gain / np.where(theta > 0, theta, 1.0), shape)  # one value per neuron, as netx stores
     plan = MemberPlan(pop, inputs, rho)
     if len(shape) == 3 and np.any(np.ptp(rho.reshape(shape[0], -1), axis=1) != 0):
         errors.append(diag("SNC612", pop, "threshold or gain varies within a channel of a conv-fed population",

@@ -50,8 +50,9 @@ def input_weights(plans: list[MemberPlan], inp: str) -> tuple[float, float]:
     return (float(flat.max()), float(np.sqrt(np.mean(flat**2)))) if flat.size else (0.0, 0.0)
 
 
-def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
-    """Neuron options Loihi's LIF cannot express (errors); the ≥ comparison is judged per layer (non_strict)."""
+def neuron_problems(pop: ScheduledLIF, shape: ir.Shape) -> list[Diagnostic]:
+    """Neuron options Loihi's LIF cannot express (errors); the ≥ comparison is judged per layer (non_strict).
+    `shape`: the population's, so that a per-channel or per-layer threshold is counted per neuron."""
     found = []
     decay0 = bool(np.all(pop.decay == 0))
     if pop.levels != 1:
@@ -61,7 +62,7 @@ def neuron_problems(pop: ScheduledLIF) -> list[Diagnostic]:
                           "train with reset='zero' or keep this layer off-chip"))
     if pop.reset == "none" and not decay0:
         found.append(diag("SNC610", pop, "reset 'none' with a leaky membrane; Loihi always resets v to 0 on a spike"))
-    theta = pop.threshold
+    theta = ir.expand_param(pop.threshold, (pop.threshold.shape[0], *shape))
     if np.any(~np.isfinite(theta)) or np.any(theta <= 0):
         wrong = ~np.isfinite(theta) | (theta <= 0)
         bad = np.any(wrong, axis=0) if wrong.ndim > 1 else wrong
@@ -175,7 +176,7 @@ class LoihiQuantize(Pass):
             cap = self._limit(first, measured, rounded=True, weights=False)[0]
             enc = balance_scale(enc, cap, *input_weights(first, inp.name))
         for layer in progress.track(meta["layers"], "quantize layers", unit="layers"):
-            errors += [d for n in layer for d in neuron_problems(graph.node(n))]  # type: ignore[arg-type]
+            errors += [d for n in layer for d in neuron_problems(graph.node(n), graph.shapes[n])]  # type: ignore[arg-type]
             plans = self._plans(graph, layer, inp.name, enc, errors)
             vth, unrepresentable = self._threshold(plans, measured, errors)
             offset, choice = 0, None
