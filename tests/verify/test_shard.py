@@ -62,7 +62,8 @@ def workers_import_like_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
     `helpers.…` from the tests folder): they get the repository and tests/ on their path, as pytest has."""
     root = Path(__file__).resolve().parents[2]
     paths = (str(root), str(root / "tests"), os.environ.get("PYTHONPATH"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))  # Ray workers read the environment
+    monkeypatch.syspath_prepend(str(root))  # spawned processes start with the parent's sys.path
 
 
 @pytest.fixture(scope="module")
