@@ -5,8 +5,8 @@ Standalone on purpose (no snncompile imports): run it with a Lava interpreter as
 where JOBS.json lists {"artifact": DIR, "input": X.npy, "output": OUT.npz}. X is real-valued [T, B, ...];
 its B samples are streamed back to back (B·T frames, then `latency` zero frames), which the netx reset
 schedule (reset_interval = T) makes exact per sample. OUT holds layer{i}: spikes [B·T + latency, *shape]
-(torch layout) for every chain layer, and `seconds` (build, run, read). The run goes in at most RUNS calls of
-whole samples (one call up to 16 samples), printing `snncompile-progress DONE TOTAL` after each.
+(torch layout) for every chain layer, and `seconds` (build, run, read). The run goes one sample (T steps) at a
+time, printing `snncompile-progress DONE TOTAL` after each.
 """
 
 from __future__ import annotations
@@ -139,23 +139,6 @@ def _add_skips(f: h5py.File, man: dict[str, Any], net: Any, source: Any) -> list
     return procs
 
 
-RUNS = 10
-"""At most this many net.run calls per job: each call costs Lava a round trip through every layer's process
-(about a second on a 2-core machine for a 20-layer net; one run per sample made verify's Lava stage 7x slower)."""
-
-
-def run_lengths(per_sample: int, samples: int, steps: int, runs: int = RUNS) -> list[int]:
-    """The steps of each net.run call: whole samples, at most `runs` calls of about equal size, the pipeline's
-    drain (steps beyond the samples) added to the last; a run of at most 16 samples in one call (their
-    progress is the elapsed time)."""
-    per_call = samples if samples <= 16 else -(-samples // runs)
-    lengths = [per_sample * min(per_call, samples - first) for first in range(0, samples, max(per_call, 1))]
-    if not lengths:
-        return [steps] if steps else []
-    lengths[-1] += steps - per_sample * samples
-    return lengths
-
-
 def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Run real-valued input x [T, B, ...] streamed through the artifact in Lava; every layer's spikes."""
     install_torch_free_netx()
@@ -187,11 +170,13 @@ def run_artifact(directory: Path, x: np.ndarray) -> tuple[dict[str, np.ndarray],
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
     net.create_runtime(run_cfg=run_cfg)
     built = time.perf_counter()
+    per_sample = int(x.shape[0])
     done = 0
-    for n in run_lengths(int(x.shape[0]), int(x.shape[1]), steps):
-        net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
-        done += n
-        print(f"{PROGRESS} {done} {steps}", flush=True)
+    for n in [per_sample] * int(x.shape[1]) + [steps - per_sample * int(x.shape[1])]:  # then the pipeline drains
+        if n:
+            net.run(condition=RunSteps(num_steps=n), run_cfg=run_cfg)
+            done += n
+            print(f"{PROGRESS} {done} {steps}", flush=True)
     ran = time.perf_counter()
     out = {f"layer{i}": from_lava(s.data.get()).astype(np.int8) for i, s in enumerate(sinks, start=1)}
     net.stop()
