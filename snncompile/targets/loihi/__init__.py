@@ -5,8 +5,9 @@ does not import torch."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from snncompile.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from snncompile.targets.loihi.caps import LoihiOptions
@@ -20,9 +21,4 @@ _LAZY = {"LoihiOptions": "snncompile.targets.loihi.caps", "LOIHI_OPS": "snncompi
 __all__ = ["LOIHI", "LOIHI_OPS", "LoihiOptions", "LoihiTarget", "simulate_loihi"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'snncompile.targets.loihi' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
