@@ -26,6 +26,8 @@ from snncompile.verification.lava import lava_python
 NETS = ["dense_chain", "conv_chain", "mlf_net", "residual_net", "stress_graph", "wide_dense", "image_dense", "cuba_net",
         "shortcut_pool_net", "mlf_skip_net"]
 SAMPLES = 3
+SPARSE = ["shortcut_pool_net", "mlf_skip_net"]
+"""Run a second time with every conv skip as Lava's DelaySparse (small skips run as DelayDense by default)."""
 
 if lava_python() is None:
     if os.environ.get("CI"):
@@ -49,22 +51,29 @@ def build(name: str) -> tuple[ir.Graph, np.ndarray]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ir.Graph, Path, np.ndarray, dict]]:
     root = tmp_path_factory.mktemp("lava")
-    jobs, runs = [], {}
-    for name in NETS:
-        q, x = build(name)
+    jobs, runs, options = [], {}, []
+    for name in NETS + [f"{n}@sparse" for n in SPARSE]:
+        base = name.removesuffix("@sparse")
+        if base == name:
+            q, x = build(name)
+        else:  # the same graph and input as the default run
+            q, _, x, _ = runs[base]
         out = root / name
         out.mkdir()
         emit_loihi(q, out)
         jobs.append((out, x))
         runs[name] = (q, out, x, {})
-    for name, outputs in zip(NETS, run_lava_jobs(root, jobs), strict=True):
+        options.append({"dense_skip_limit": 0} if name.endswith("@sparse") else {})
+    for name, outputs in zip(runs, run_lava_jobs(root, jobs, options), strict=True):
         runs[name][3].update(outputs)
     return runs
 
 
-@pytest.mark.parametrize("name", NETS)
+@pytest.mark.parametrize("name", NETS + [f"{n}@sparse" for n in SPARSE])
 def test_lava_spikes_equal_the_simulator_at_every_layer_and_step(name: str, runs: dict) -> None:
     q, out, x, lava = runs[name]
+    if name in SPARSE or name.endswith("@sparse"):  # the conv skips ran as the process the name says
+        assert (int(lava["sparse_skips"]) > 0) == name.endswith("@sparse"), int(lava["sparse_skips"])
     _, sim = simulate_artifact(out, stream(x, 0)[:, None])
     layers = sorted(k for k in lava if k.startswith("layer"))
     assert len(layers) == len(q.metadata["loihi"]["layers"])
