@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.broken_fold import break_fold_norm, negate_first_conv
 from torch import nn
 
-from snncompile import ir
 from snncompile.cli import cli
-from snncompile.passes.fold_norm import FoldNorm
 
 
 @pytest.fixture
@@ -34,14 +33,7 @@ def test_verify_command_passes_and_writes_reports(model_file: Path, tmp_path: Pa
 
 
 def test_verify_command_fails_on_a_broken_fold(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = FoldNorm.run
-
-    def broken(self: FoldNorm, graph: ir.Graph, ctx: object) -> ir.Graph:
-        out = original(self, graph, ctx)  # type: ignore[arg-type]
-        conv = out.of_kind(ir.Conv2d)[0]
-        return out.with_nodes([n.replace(weight=-conv.weight) if n is conv else n for n in out.nodes])
-
-    monkeypatch.setattr(FoldNorm, "run", broken)
+    break_fold_norm(monkeypatch, negate_first_conv)
     result = CliRunner().invoke(cli, ["verify", str(model_file), "--target", "sim", "--data", "random"])
     assert result.exit_code == 1, result.output
     assert "error[SNC900]" in result.output and "first diverging: layer 2" in result.output

@@ -8,29 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.broken_fold import break_fold_norm, negate_first_conv
 from torch import nn
 
-from snncompile import ir
 from snncompile.cli import cli
-from snncompile.passes.fold_norm import FoldNorm
-
-
-def _broken_fold(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = FoldNorm.run
-
-    def broken(self: FoldNorm, graph: ir.Graph, ctx: object) -> ir.Graph:
-        out = original(self, graph, ctx)  # type: ignore[arg-type]
-        conv = out.of_kind(ir.Conv2d)[0]
-        return out.with_nodes([n.replace(weight=-conv.weight) if n is conv else n for n in out.nodes])
-
-    monkeypatch.setattr(FoldNorm, "run", broken)
 
 
 def test_html_and_terminal_report_layout(small_model: nn.Module, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "small.pt"
     torch.save(small_model.float(), path)
-    _broken_fold(monkeypatch)
+    break_fold_norm(monkeypatch, negate_first_conv)
     res = CliRunner().invoke(cli, ["verify", str(path), "--target", "sim", "--data", "random", "--html",
                                    str(tmp_path / "html")])
     assert res.exit_code == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.broken_fold import break_fold_norm, shift_readout_bias
 from torch import nn
 
 import snncompile
@@ -14,7 +15,6 @@ from snncompile import ir
 from snncompile import nn as snn
 from snncompile.errors import CompileError
 from snncompile.frontend import ConvertContext, register_converter
-from snncompile.passes.fold_norm import FoldNorm
 from snncompile.verification import verify
 
 TD = snn.TimeDistributed
@@ -147,14 +147,7 @@ def test_layers_that_cannot_be_compared_fail_check_and_verify() -> None:
 
 
 def _readout_bias_off(monkeypatch: pytest.MonkeyPatch, delta: float) -> None:
-    original = FoldNorm.run
-
-    def broken(self: FoldNorm, graph: ir.Graph, ctx: object) -> ir.Graph:
-        out = original(self, graph, ctx)  # type: ignore[arg-type]
-        return out.with_nodes([n.replace(bias=n.bias + delta) if isinstance(n, ir.Readout) else n
-                                for n in out.nodes])
-
-    monkeypatch.setattr(FoldNorm, "run", broken)
+    break_fold_norm(monkeypatch, shift_readout_bias(delta))
 
 
 def test_readout_error_fails_check_and_verify(monkeypatch: pytest.MonkeyPatch) -> None:

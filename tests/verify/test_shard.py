@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.broken_fold import break_fold_norm, flip_first_conv_channel
 from helpers.fake_stages import LAYERS, Exits, Refuses, fake_data, frames
 from torch import nn
 
 from snncompile.cli import cli
 from snncompile.errors import CompileError
-from snncompile.passes.fold_norm import FoldNorm
 from snncompile.verification import data as verify_data
 from snncompile.verification import shard as shard_module
 from snncompile.verification import verify
@@ -106,16 +106,7 @@ def test_a_local_ray_run_gives_the_spikes_and_report_of_one(one: VerifyReport, m
 
 def test_two_workers_find_the_first_divergence_of_one(small_model: nn.Module, monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
-    from snncompile import ir
-
-    def flip(graph: ir.Graph) -> ir.Graph:  # the sign error of test_verify's broken fold
-        conv = graph.of_kind(ir.Conv2d)[0]
-        weight = np.array(conv.weight)
-        weight[0] = -weight[0]
-        return graph.with_nodes([conv.replace(weight=weight) if n is conv else n for n in graph.nodes])
-
-    original = FoldNorm.run
-    monkeypatch.setattr(FoldNorm, "run", lambda self, graph, ctx: flip(original(self, graph, ctx)))
+    break_fold_norm(monkeypatch, flip_first_conv_channel)  # the sign error of test_verify's broken fold
     one = verify(small_model, "sim", "random", batch=8)
     two = verify(small_model, "sim", "random", batch=8, workers=2)
     assert two.execution["shards"] == 4

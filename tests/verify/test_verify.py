@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.broken_fold import break_fold_norm, flip_first_conv_channel
 from torch import nn
 
-from snncompile import ir
-from snncompile.passes.fold_norm import FoldNorm
 from snncompile.verification import data as verify_data
 from snncompile.verification import verify
 
@@ -29,17 +28,9 @@ def test_sim_target_float_stages_agree_exactly(small_model: nn.Module, tmp_path:
     assert data["resources"]["totals"]["synops_basis"] == "measured spike rates"
 
 
-def _flip_first_conv_channel(graph: ir.Graph) -> ir.Graph:
-    conv = graph.of_kind(ir.Conv2d)[0]
-    weight = np.array(conv.weight)
-    weight[0] = -weight[0]  # the sign error: channel 0's folded scale applied as −a instead of a
-    return graph.with_nodes([conv.replace(weight=weight) if n is conv else n for n in graph.nodes])
-
-
 def test_a_fold_with_a_wrong_sign_is_caught_at_its_layer(small_model: nn.Module,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    original = FoldNorm.run
-    monkeypatch.setattr(FoldNorm, "run", lambda self, graph, ctx: _flip_first_conv_channel(original(self, graph, ctx)))
+    break_fold_norm(monkeypatch, flip_first_conv_channel)
     report = verify(small_model, "sim", "random")
     assert not report.ok
     (problem,) = [d for d in report.problems if d.code == "SNC900" and "lowered disagrees with traced" in d.message]
